@@ -456,15 +456,40 @@ static int add_file_to_store(X509_STORE *store, const char *path, const char *wh
 	return TS_OK;
 }
 
-/* Every certificate of every file in the directory: an OpenSSL hashed
- * directory and a plain directory of PEM files (like `cert ca --dir`) both work. */
+/* "5ed36f99.0": a name OpenSSL's hashed-directory lookup finds. */
+static bool is_hash_name(const char *n)
+{
+	for (int i = 0; i < 8; i++)
+		if (!isxdigit((unsigned char)n[i]))
+			return false;
+	if (n[8] != '.' || !isdigit((unsigned char)n[9]))
+		return false;
+	for (const char *p = n + 10; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return false;
+	return true;
+}
+
+/* An OpenSSL hashed directory (c_rehash, /etc/ssl/certs) is searched lazily
+ * by OpenSSL; any other directory (like one made by `cert ca --dir`) has every
+ * certificate of every file loaded. */
 static int add_dir_to_store(X509_STORE *store, const char *dir, struct ts_error *err)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL)
 		return ts_error_errno(err, TS_E_FILE, errno, "cannot read CA directory '%s'", dir);
-	int added = 0, seen = 0;
+	bool hashed = false;
 	struct dirent *e;
+	for (int seen = 0; !hashed && seen < MAX_DIR_ENTRIES && (e = readdir(d)) != NULL; seen++)
+		hashed = is_hash_name(e->d_name);
+	if (hashed) {
+		closedir(d);
+		if (X509_STORE_load_path(store, dir) != 1)
+			return ts_error_openssl(err, TS_E_FILE, "cannot use CA directory '%s'", dir);
+		return TS_OK;
+	}
+	rewinddir(d);
+	int added = 0, seen = 0;
 	while ((e = readdir(d)) != NULL && seen < MAX_DIR_ENTRIES) {
 		if (e->d_name[0] == '.')
 			continue;
@@ -837,7 +862,10 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 	}
 	if (rc == TS_OK) {
 		char msg[TS_ERROR_MSG_MAX];
-		int sent = 1 + (untrusted != NULL ? sk_X509_num(untrusted) : 0);
+		/* What the peer sent; a client's SSL_get_peer_cert_chain repeats the leaf. */
+		int sent = 1;
+		for (int i = 0; untrusted != NULL && i < sk_X509_num(untrusted); i++)
+			sent += X509_cmp(sk_X509_value(untrusted, i), leaf) != 0;
 		bool chain_ok = st.chain_err == 0, dates_ok = st.date_err == 0;
 		if (!chain_ok) {
 			chain_message(&st, sent, built, msg, sizeof msg);
