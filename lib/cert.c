@@ -972,35 +972,48 @@ void ts_verify_result_clear(struct ts_verify_result *res)
 
 /* ------------------------------------------------------------- generate */
 
-static EVP_PKEY *make_key(const char *spec, struct ts_error *err)
+static const struct key_kind {
+	const char *spec;
+	const char *type;  /* OpenSSL's key type name */
+	size_t rsa_bits;
+	const char *curve;
+} key_kinds[] = {
+	{ "rsa:2048", "RSA", 2048, NULL },
+	{ "rsa:3072", "RSA", 3072, NULL },
+	{ "rsa:4096", "RSA", 4096, NULL },
+	{ "rsa:1024", "RSA", 1024, NULL }, /* weak on purpose, for tests of refusal */
+	{ "ec:P-256", "EC", 0, "P-256" },
+	{ "ec:P-384", "EC", 0, "P-384" },
+	{ "ec:P-521", "EC", 0, "P-521" },
+	{ "ed25519", "ED25519", 0, NULL },
+};
+
+static const struct key_kind *find_key_kind(const char *spec)
 {
-	EVP_PKEY *k = NULL;
 	if (spec == NULL || *spec == '\0')
 		spec = "rsa:2048";
-	if (strcmp(spec, "rsa:1024") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-	else if (strcmp(spec, "rsa:2048") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	else if (strcmp(spec, "rsa:3072") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-	else if (strcmp(spec, "rsa:4096") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
-	else if (strcmp(spec, "ec:P-256") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	else if (strcmp(spec, "ec:P-384") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	else if (strcmp(spec, "ec:P-521") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-	else if (strcmp(spec, "ed25519") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	else {
-		ts_error_set(err, TS_E_INVALID,
-		             "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, rsa:1024, "
-		             "ec:P-256, ec:P-384, ec:P-521 or ed25519)", spec);
-		return NULL;
-	}
+	for (size_t i = 0; i < sizeof key_kinds / sizeof key_kinds[0]; i++)
+		if (strcmp(spec, key_kinds[i].spec) == 0)
+			return &key_kinds[i];
+	return NULL;
+}
+
+bool ts_cert_key_spec_known(const char *spec)
+{
+	return spec != NULL && find_key_kind(spec) != NULL;
+}
+
+static EVP_PKEY *make_key(const struct key_kind *kind, struct ts_error *err)
+{
+	EVP_PKEY *k;
+	if (kind->rsa_bits != 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type, kind->rsa_bits);
+	else if (kind->curve != NULL)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type, kind->curve);
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type);
 	if (k == NULL)
-		ts_error_openssl(err, TS_E_INTERNAL, "cannot generate a %s key", spec);
+		ts_error_openssl(err, TS_E_INTERNAL, "cannot generate a %s key", kind->spec);
 	return k;
 }
 
@@ -1290,14 +1303,18 @@ int ts_cert_generate(const struct ts_cert_request *req, const char *issuer_dir,
 	int rc = check_names(req, &cn, err);
 	if (rc != TS_OK)
 		return rc;
-	/* Validate the key spec before loading anything. */
+	const struct key_kind *kind = find_key_kind(req->key_spec);
+	if (kind == NULL)
+		return ts_error_set(err, TS_E_INVALID,
+		                    "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, rsa:1024, "
+		                    "ec:P-256, ec:P-384, ec:P-521 or ed25519)", req->key_spec);
 	struct issuer is = { 0 };
 	if (issuer_dir != NULL && (rc = load_issuer(issuer_dir, &is, err)) != TS_OK)
 		return rc;
-	EVP_PKEY *key = make_key(req->key_spec, err);
+	EVP_PKEY *key = make_key(kind, err);
 	if (key == NULL) {
 		issuer_clear(&is);
-		return err != NULL ? err->code : TS_E_INVALID;
+		return TS_E_INTERNAL;
 	}
 	X509 *x = NULL;
 	rc = build_cert(req, cn, key, &is, &x, err);

@@ -138,6 +138,8 @@ struct ts_cert_request {
  * "<dir>/ca".  TS_E_INVALID for a bad key spec or name, TS_E_FILE for I/O. */
 int ts_cert_generate(const struct ts_cert_request *req, const char *issuer_dir,
                      const char *out_prefix, struct ts_error *err);
+/* Whether ts_cert_generate knows the key spec (also rsa:4096 and ec:P-521). */
+bool ts_cert_key_spec_known(const char *spec);
 
 /* Parses a time for the command line: "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS"
  * (also with a 'T', and an optional "Z" or " UTC"), all UTC; "now"; a

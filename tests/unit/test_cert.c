@@ -753,6 +753,9 @@ static void bad_requests_are_refused(void **state)
 	snprintf(root, sizeof root, "%s/root", tmp);
 	assert_int_equal(ts_cert_generate(&req, root, prefix, &err), TS_E_INVALID);
 	assert_non_null(strstr(err.msg, "unknown key type 'rsa:512'"));
+	assert_false(ts_cert_key_spec_known("rsa:512"));
+	assert_false(ts_cert_key_spec_known(NULL));
+	assert_true(ts_cert_key_spec_known("ec:P-384"));
 	req.key_spec = "ec:P-256";
 	static const char *const bad_names[] = { "bad name,DNS:evil.test" };
 	req.names = bad_names;
