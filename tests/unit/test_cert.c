@@ -446,6 +446,31 @@ static void names_match_subject_alt_names_only(void **state)
 	assert_int_equal(o.rc, TS_OK);
 }
 
+static void long_name_lists_are_cut_short(void **state)
+{
+	static const char *names[60];
+	static char buf[60][64];
+	for (int i = 0; i < 60; i++) {
+		snprintf(buf[i], sizeof buf[i], "host-number-%02d.a-rather-long-domain.example.test", i);
+		names[i] = buf[i];
+	}
+	struct ts_cert_request req = { .key_spec = "ec:P-256", .names = names, .name_count = 60 };
+	gen(&req, "root", "many");
+	struct ts_verify_options opt = { .name = "other.example.test" };
+	struct outcome o = verify("root/ca.pem", &opt, "many.pem", NULL);
+	assert_int_equal(o.rc, TS_E_VERIFY);
+	assert_non_null(strstr(o.error, "certificate is for 'host-number-00.a-rather-long-domain.example.test', "));
+	assert_non_null(strstr(o.error, " more"));
+	assert_true(strlen(o.error) < TS_ERROR_MSG_MAX - 1);
+	/* It says how many were left out, and that count is right. */
+	const char *and = strstr(o.error, "and ");
+	assert_non_null(and);
+	int shown = 0;
+	for (const char *p = o.error; (p = strstr(p, "host-number-")) != NULL; p++)
+		shown++;
+	assert_int_equal(atoi(and + 4), 60 - shown);
+}
+
 static void partial_wildcards_are_refused(void **state)
 {
 	static const char *const names[] = { "f*.example.test" };
@@ -720,6 +745,19 @@ static void bad_files_and_bytes(void **state)
 	fclose(f);
 	assert_int_equal(ts_cert_read_file(path_of("broken.pem"), &infos, &n, &err), TS_E_FILE);
 	assert_non_null(strstr(err.msg, "broken.pem"));
+	/* One DER certificate is read too. */
+	{
+		struct ders one;
+		load(&one, "direct.pem", NULL);
+		FILE *df = fopen(path_of("direct.der"), "wb");
+		fwrite(one.der[0], 1, one.len[0], df);
+		fclose(df);
+		unload(&one);
+		assert_int_equal(ts_cert_read_file(path_of("direct.der"), &infos, &n, &err), TS_OK);
+		assert_int_equal(n, 1);
+		assert_string_equal(infos[0].subject, "CN=www.example.test");
+		ts_cert_infos_free(infos, n);
+	}
 	assert_int_equal(ts_cert_read_file(tmp, &infos, &n, &err), TS_E_FILE);
 	assert_non_null(strstr(err.msg, "directory"));
 	/* DER bytes that do not parse, or parse with bytes left over. */
@@ -819,6 +857,7 @@ int main(void)
 		cmocka_unit_test(a_good_chain_is_trusted),
 		cmocka_unit_test(expired_and_not_yet_valid),
 		cmocka_unit_test(names_match_subject_alt_names_only),
+		cmocka_unit_test(long_name_lists_are_cut_short),
 		cmocka_unit_test(partial_wildcards_are_refused),
 		cmocka_unit_test(ip_addresses_match_ip_entries),
 		cmocka_unit_test(cn_only_certificates_fail_the_name_check),
