@@ -630,8 +630,8 @@ static void name_of(const X509_NAME *n, char *out, size_t size)
 	free(s);
 }
 
-static void chain_message(const struct verify_state *st, int sent, int built, char *msg,
-                          size_t size)
+static void chain_message(const struct verify_state *st, int sent, int built, bool client,
+                          char *msg, size_t size)
 {
 	char name[256];
 	X509 *x = st->chain_cert;
@@ -661,9 +661,12 @@ static void chain_message(const struct verify_state *st, int sent, int built, ch
 		return;
 	case X509_V_ERR_INVALID_PURPOSE:
 		name_of(x != NULL ? X509_get_subject_name(x) : NULL, name, sizeof name);
-		snprintf(msg, size, "certificate '%s' is not allowed for this use (%s)", name,
-		         st->chain_depth == 0 ? "extendedKeyUsage lacks serverAuth/clientAuth"
-		                              : "a CA in the chain restricts its use");
+		if (st->chain_depth == 0)
+			snprintf(msg, size, "certificate '%s' is not for a TLS %s (its extendedKeyUsage lacks %s)",
+			         name, client ? "client" : "server", client ? "clientAuth" : "serverAuth");
+		else
+			snprintf(msg, size, "CA certificate '%s' may not issue TLS %s certificates (its extendedKeyUsage)",
+			         name, client ? "client" : "server");
 		return;
 	case X509_V_ERR_INVALID_CA:
 		name_of(x != NULL ? X509_get_subject_name(x) : NULL, name, sizeof name);
@@ -874,7 +877,7 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 			sent += X509_cmp(sk_X509_value(untrusted, i), leaf) != 0;
 		bool chain_ok = st.chain_err == 0, dates_ok = st.date_err == 0;
 		if (!chain_ok) {
-			chain_message(&st, sent, built, msg, sizeof msg);
+			chain_message(&st, sent, built, opt->client_purpose, msg, sizeof msg);
 			note_failure(res, opt->insecure_noverifycert, msg, st.chain_err);
 		}
 		if (!dates_ok) {
