@@ -143,6 +143,12 @@ expect "a client-only certificate is fine for a client" 0
 v "$T/www.chain.pem" --ca "$T/root/ca.pem" --client
 expect "issued leaves are fine for clients too" 0
 
+# a leaf signed by our root with SHA-1 (openssl still signs so on request)
+openssl x509 -req -in "$T/client.csr" -CA "$T/root/ca.pem" -CAkey "$T/root/ca.key" -set_serial 8 -sha1 \
+	-days 30 -extfile <(printf 'subjectAltName=DNS:sha1.example.test\n') -out "$T/sha1.pem" 2>/dev/null
+v "$T/sha1.pem" --ca "$T/root/ca.pem" --name sha1.example.test
+expect "a SHA-1 signature" 1 "SHA-1 signature \(ecdsa-with-SHA1\) is too weak \(SHA-256 or better required\)"
+
 # the insecure options waive their check, with a warning
 v "$T/forged.pem" --ca "$T/root/ca.pem" --name pypi.python.org --insecure-noverifycert
 expect "--insecure-noverifycert accepts a self-signed certificate" 0 "warning: --insecure-noverifycert"
