@@ -1154,7 +1154,8 @@ static int next_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 		}
 		break;
 	case TS_CT_ALERT:
-		ev->encrypted = s->encrypted || len != 2 || (payload[0] != 1 && payload[0] != 2);
+		/* Two bytes with a valid level cannot be ciphertext (too short for a MAC). */
+		ev->encrypted = len != 2 || (payload[0] != 1 && payload[0] != 2);
 		if (!ev->encrypted) {
 			s->pending = PEND_ALERT;
 			ev->alert.level = payload[0];
