@@ -107,15 +107,23 @@ static size_t read_u16_list(struct ts_reader *rd, int lb, uint16_t *out, size_t 
 		ts_reader_propagate(rd, &sub);
 		return 0;
 	}
-	while (ts_reader_left(&sub) > 0) {
-		uint16_t v = ts_read_u16(&sub, field);
+	/* The whole vector is inside the message (checked by ts_read_vector):
+	 * decode it in one pass rather than one reader call per value. */
+	size_t count = sub.len / 2;
+	if (count > cap) {
+		count = cap;
+		*truncated = true;
+	}
+	for (size_t i = 0; i < count; i++) {
+		uint16_t v = (uint16_t)(sub.data[2 * i] << 8 | sub.data[2 * i + 1]);
 		if (grease != NULL && ts_is_grease(v))
 			*grease = true;
-		if (n < cap)
-			out[n++] = v;
-		else
-			*truncated = true;
+		out[n++] = v;
 	}
+	if (grease != NULL)
+		for (size_t i = count; i < sub.len / 2; i++)
+			if (ts_is_grease((uint16_t)(sub.data[2 * i] << 8 | sub.data[2 * i + 1])))
+				*grease = true;
 	return n;
 }
 
@@ -420,14 +428,8 @@ int ts_parse_client_hello(struct ts_reader *rd, struct ts_client_hello *ch, stru
 {
 	const char *why = NULL;
 	struct ts_reader sub;
-	/* Zero only the small fields: the arrays are filled up to their counts. */
+	/* Zero only the scalars: the arrays are filled up to their counts. */
 	memset(ch, 0, offsetof(struct ts_client_hello, suites));
-	ch->n_suites = 0;
-	ch->n_compressions = 0;
-	ch->has_extensions = false;
-	ch->n_ext = 0;
-	memset(&ch->has_grease, 0, sizeof *ch - offsetof(struct ts_client_hello, has_grease));
-
 	ch->version = ts_read_u16(rd, "client_hello.version");
 	ch->random = ts_read_bytes(rd, 32, "client_hello.random");
 	if (ts_read_vector(rd, 1, &sub, "client_hello.session_id")) {
@@ -538,8 +540,7 @@ int ts_parse_server_hello(struct ts_reader *rd, struct ts_server_hello *sh, stru
 {
 	const char *why = NULL;
 	struct ts_reader sub;
-	memset(sh, 0, offsetof(struct ts_server_hello, ext));
-	memset(&sh->n_ext, 0, sizeof *sh - offsetof(struct ts_server_hello, n_ext));
+	memset(sh, 0, offsetof(struct ts_server_hello, point_formats));
 	sh->version = ts_read_u16(rd, "server_hello.version");
 	sh->random = ts_read_bytes(rd, 32, "server_hello.random");
 	if (sh->random != NULL && memcmp(sh->random, hrr_random, 32) == 0)
