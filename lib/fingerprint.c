@@ -91,46 +91,77 @@ static int sb_result(struct sb *b)
 	return (int)b->len;
 }
 
-/* Appends the non-GREASE values joined by sep, in decimal. */
-static void dec_list16(struct sb *b, const uint16_t *v, size_t n)
+/* Writes v in decimal at p; returns the end.  No bounds check: the callers
+ * size their buffers for the TS_MAX_* caps (at most 6 bytes per value). */
+static char *put_dec(char *p, unsigned v)
+{
+	char tmp[8];
+	size_t n = sizeof tmp;
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	memcpy(p, tmp + n, sizeof tmp - n);
+	return p + (sizeof tmp - n);
+}
+
+/* The non-GREASE values joined by '-', in decimal. */
+static char *put_dec_list16(char *p, const uint16_t *v, size_t n)
 {
 	bool first = true;
 	for (size_t i = 0; i < n; i++) {
 		if (ts_is_grease(v[i]))
 			continue;
 		if (!first)
-			sb_putc(b, '-');
-		sb_dec(b, v[i]);
+			*p++ = '-';
+		p = put_dec(p, v[i]);
 		first = false;
 	}
+	return p;
 }
 
-int ts_ja3_string(const struct ts_client_hello *ch, char *out, size_t outsz)
+/* Big enough for any hello within the TS_MAX_* caps. */
+#define FP_BUF (8 * (TS_MAX_SUITES + TS_MAX_EXTENSIONS + TS_MAX_GROUPS + TS_MAX_SIGALGS) + 64)
+
+/* The JA3 string into buf (FP_BUF bytes); returns its length. */
+static size_t ja3_build(const struct ts_client_hello *ch, char *buf)
 {
-	struct sb b;
-	sb_init(&b, out, outsz);
-	sb_dec(&b, ch->version);
-	sb_putc(&b, ',');
-	dec_list16(&b, ch->suites, ch->n_suites);
-	sb_putc(&b, ',');
+	char *p = put_dec(buf, ch->version);
+	*p++ = ',';
+	p = put_dec_list16(p, ch->suites, ch->n_suites);
+	*p++ = ',';
 	bool first = true;
 	for (size_t i = 0; i < ch->n_ext; i++) {
 		if (ts_is_grease(ch->ext[i].type))
 			continue;
 		if (!first)
-			sb_putc(&b, '-');
-		sb_dec(&b, ch->ext[i].type);
+			*p++ = '-';
+		p = put_dec(p, ch->ext[i].type);
 		first = false;
 	}
-	sb_putc(&b, ',');
-	dec_list16(&b, ch->groups, ch->n_groups);
-	sb_putc(&b, ',');
+	*p++ = ',';
+	p = put_dec_list16(p, ch->groups, ch->n_groups);
+	*p++ = ',';
 	for (size_t i = 0; i < ch->n_point_formats; i++) {
 		if (i > 0)
-			sb_putc(&b, '-');
-		sb_dec(&b, ch->point_formats[i]);
+			*p++ = '-';
+		p = put_dec(p, ch->point_formats[i]);
 	}
-	return sb_result(&b);
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+
+int ts_ja3_string(const struct ts_client_hello *ch, char *out, size_t outsz)
+{
+	char buf[FP_BUF];
+	size_t n = ja3_build(ch, buf);
+	if (n >= outsz) {
+		if (outsz > 0)
+			out[0] = '\0';
+		return TS_E_NOMEM;
+	}
+	memcpy(out, buf, n + 1);
+	return (int)n;
 }
 
 static int md5_hex(const char *s, size_t n, char hash[TS_JA3_HASH_LEN])
@@ -145,14 +176,11 @@ static int md5_hex(const char *s, size_t n, char hash[TS_JA3_HASH_LEN])
 	return 0;
 }
 
-/* Big enough for any hello within the TS_MAX_* caps. */
-#define FP_BUF (8 * (TS_MAX_SUITES + TS_MAX_EXTENSIONS + TS_MAX_GROUPS + TS_MAX_SIGALGS) + 64)
-
 int ts_ja3(const struct ts_client_hello *ch, char hash[TS_JA3_HASH_LEN])
 {
 	char buf[FP_BUF];
-	int n = ts_ja3_string(ch, buf, sizeof buf);
-	return n < 0 ? n : md5_hex(buf, (size_t)n, hash);
+	size_t n = ja3_build(ch, buf);
+	return md5_hex(buf, n, hash);
 }
 
 int ts_ja3s_string(const struct ts_server_hello *sh, char *out, size_t outsz)

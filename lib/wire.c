@@ -76,7 +76,7 @@ const char *ts_content_type_name(int type)
 
 const char *ts_version_name(uint16_t version)
 {
-	static char buf[8];
+	static _Thread_local char buf[8];
 	switch (version) {
 	case TS_SSL2: return "SSLv2";
 	case TS_SSL3: return "SSLv3";
@@ -990,6 +990,11 @@ void ts_tls_stream_set_encrypted(struct ts_tls_stream *s, bool encrypted)
 	s->encrypted = encrypted;
 }
 
+void ts_tls_stream_set_version(struct ts_tls_stream *s, uint16_t version)
+{
+	s->version = version;
+}
+
 static int stream_fail(struct ts_tls_stream *s)
 {
 	s->state = ST_FAILED;
@@ -1109,10 +1114,22 @@ static int next_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 		             (unsigned long long)s->offset + 1, p[1], p[2]);
 		return stream_fail(s);
 	}
-	if (len > s->lim.max_record) {
+	/* RFC 8446 5.2 / RFC 5246 6.2: ciphertext up to 2^14 + 256 in TLS 1.3 and
+	 * 2^14 + 2048 before; plaintext handshake, alert and CCS up to 2^14. */
+	size_t limit = s->lim.max_record;
+	const char *which = "the limit";
+	if (s->version == TS_TLS13 && limit > 16384 + 256) {
+		limit = 16384 + 256;
+		which = "the TLS 1.3 limit";
+	}
+	if (!s->encrypted && p[0] != TS_CT_APPLICATION_DATA && limit > 16384) {
+		limit = 16384;
+		which = "the plaintext limit";
+	}
+	if (len > limit) {
 		ts_error_set(&s->err, TS_E_MALFORMED,
-		             "record.length at offset %llu: %zu is over the limit of %zu",
-		             (unsigned long long)s->offset + 3, len, s->lim.max_record);
+		             "record.length at offset %llu: %zu is over %s of %zu",
+		             (unsigned long long)s->offset + 3, len, which, limit);
 		return stream_fail(s);
 	}
 	if (avail < 5 + len)

@@ -350,7 +350,8 @@ size_t ts_tls_resync(const uint8_t *p, size_t n);
  * The incremental stream parser (one direction of one connection). */
 struct ts_wire_limits {
 	size_t max_handshake;    /* largest handshake message body (default 65536) */
-	size_t max_record;       /* largest record payload accepted (default 16384+2048) */
+	size_t max_record;       /* largest record payload accepted (default 16384+2048;
+	                            TLS 1.3: at most 16384+256; plaintext: at most 16384) */
 	size_t max_buffered;     /* most unconsumed bytes held (default max_handshake + max_record + 5) */
 };
 void ts_wire_limits_default(struct ts_wire_limits *lim);
@@ -419,6 +420,9 @@ void ts_tls_stream_gap(struct ts_tls_stream *s, size_t missing);
 /* Declares the rest of the stream encrypted (or not): a caller that knows
  * better than the stream (it saw the other direction) can say so. */
 void ts_tls_stream_set_encrypted(struct ts_tls_stream *s, bool encrypted);
+/* Tells the stream the negotiated version (learnt from the other direction's
+ * ServerHello): TLS 1.3 lowers the record limit to 2^14 + 256 (RFC 8446 5.2). */
+void ts_tls_stream_set_version(struct ts_tls_stream *s, uint16_t version);
 
 /* ---------------------------------------------------------------------------
  * Builder. */

@@ -671,6 +671,23 @@ static void limits(void **state)
 	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
 	assert_non_null(strstr(s.err.msg, "record.length"));
 	ts_tls_stream_clear(&s);
+	/* plaintext handshake records are at most 2^14 bytes */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x16\x03\x03\x40\x01", 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, "over the plaintext limit of 16384"));
+	ts_tls_stream_clear(&s);
+	/* TLS 1.3 ciphertext: at most 2^14 + 256 */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_set_version(&s, TS_TLS13);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, "over the TLS 1.3 limit of 16640"));
+	ts_tls_stream_clear(&s);
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);   /* fine in TLS 1.2 */
+	ts_tls_stream_clear(&s);
 	/* buffering is bounded */
 	lim = (struct ts_wire_limits){ .max_buffered = 100 };
 	ts_tls_stream_init(&s, &lim);
