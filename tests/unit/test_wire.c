@@ -686,7 +686,7 @@ static void limits(void **state)
 	ts_tls_stream_clear(&s);
 	ts_tls_stream_init(&s, NULL);
 	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);   /* fine in TLS 1.2 */
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);   /* fine in TLS 1.2: reported at its header */
 	ts_tls_stream_clear(&s);
 	/* buffering is bounded */
 	lim = (struct ts_wire_limits){ .max_buffered = 100 };
@@ -727,6 +727,52 @@ static void tls13_after_server_hello_is_encrypted(void **state)
 	ts_buf_clear(&b);
 }
 
+static void application_data_is_skipped_not_buffered(void **state)
+{
+	struct ts_buf b;
+	ts_buf_init(&b);
+	ts_buf_put(&b, "\x17\x03\x03\x27\x10", 5);   /* 10000 bytes of ciphertext */
+	for (int i = 0; i < 10000; i++)
+		ts_buf_put_u8(&b, (uint8_t)(i * 7));
+	ts_buf_put(&b, "\x15\x03\x03\x00\x02\x01\x00", 7);   /* close_notify */
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	size_t events = 0, max_cap = 0;
+	for (size_t off = 0; off < b.len; off += 100) {
+		size_t n = b.len - off < 100 ? b.len - off : 100;
+		assert_int_equal(ts_tls_stream_feed(&s, b.data + off, n), 0);
+		max_cap = s.in.cap > max_cap ? s.in.cap : max_cap;
+		while (ts_tls_stream_next(&s, &ev) == 1) {
+			if (events == 0) {
+				assert_int_equal(off, 0);   /* reported with its header */
+				assert_int_equal(ev.content_type, TS_CT_APPLICATION_DATA);
+				assert_int_equal(ev.record_len, 10000);
+				assert_null(ev.body);
+			} else if (ev.kind == TS_EV_ALERT) {
+				assert_string_equal(ts_alert_name(ev.alert.description), "close_notify");
+				assert_int_equal(ev.record_off, 10005);
+			}
+			events++;
+		}
+	}
+	assert_int_equal(events, 3);
+	assert_true(max_cap <= 256);
+	ts_tls_stream_clear(&s);
+	/* a gap inside the record: the stream keeps its place */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, b.data, 1000);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);
+	ts_tls_stream_gap(&s, 5000);
+	ts_tls_stream_feed(&s, b.data + 6000, b.len - 6000);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.content_type, TS_CT_ALERT);
+	assert_int_equal(ev.record_off, 10005);
+	ts_tls_stream_clear(&s);
+	ts_buf_clear(&b);
+}
+
 static void names(void **state)
 {
 	assert_string_equal(ts_version_name(TS_TLS13), "TLSv1.3");
@@ -755,6 +801,7 @@ int main(void)
 		cmocka_unit_test(recognising_and_resynchronising),
 		cmocka_unit_test(limits),
 		cmocka_unit_test(tls13_after_server_hello_is_encrypted),
+		cmocka_unit_test(application_data_is_skipped_not_buffered),
 		cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
