@@ -15,6 +15,9 @@
 #include "tlsscope/wire.h"
 
 #include "hello_util.h"
+#include "pcap_streams.h"
+
+#include <dirent.h>
 
 /* Parses the one handshake record at p as a ClientHello (record header checked). */
 static int parse_ch_record(const uint8_t *p, size_t len, struct ts_client_hello *ch,
@@ -773,6 +776,96 @@ static void application_data_is_skipped_not_buffered(void **state)
 	ts_buf_clear(&b);
 }
 
+/* Every TLS direction of every reference capture (tests/data/captures/) runs
+ * through the stream to its end in 1400-byte pieces.  Where it stops with an
+ * error, the error must be explained below. */
+static bool is_capture(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 5 && strcmp(name + n - 5, ".pcap") == 0) ||
+	       (n > 7 && strcmp(name + n - 7, ".pcapng") == 0);
+}
+
+static void every_tls_direction_of_the_captures(void **state)
+{
+	/* Files where the bytes themselves are not TLS past some point. */
+	static const struct { const char *file, *error, *reason; } known[] = {
+		{ "tls_invalid_reads.pcap",
+		  "record.content_type at offset 842: 0xaa is not a TLS content type (20..24)",
+		  "after the ServerHello flight come bytes that are no record (tshark: \"Ignored Unknown "
+		  "Record\"); nDPI keeps this capture for its invalid reads" },
+	};
+	static const char *const dirs[] = { "ja4", "ndpi" };
+	size_t directions = 0, records = 0, messages = 0, explained = 0, failures = 0;
+	for (size_t di = 0; di < 2; di++) {
+		char dpath[512];
+		snprintf(dpath, sizeof dpath, "%s/tests/data/captures/%s", TS_SOURCE_ROOT, dirs[di]);
+		DIR *d = opendir(dpath);
+		assert_non_null(d);
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (!is_capture(de->d_name))
+				continue;
+			char path[1024];
+			snprintf(path, sizeof path, "%s/%s", dpath, de->d_name);
+			struct pcap_stream *st;
+			size_t n;
+			assert_int_equal(pcap_streams_load(path, 1 << 22, &st, &n), 0);
+			for (size_t i = 0; i < n; i++) {
+				const uint8_t *p = st[i].data;
+				size_t len = st[i].len;
+				size_t start = len > 0 && ts_tls_looks_like(p, len) == TS_LOOKS_NO
+				             ? ts_tls_resync(p, len) : 0;
+				if (len == 0 || start >= len)
+					continue;   /* not TLS (DNS, HTTP, an empty direction) */
+				directions++;
+				struct ts_tls_stream s;
+				ts_tls_stream_init(&s, NULL);
+				int rc = TS_E_NEED_MORE;
+				int last_type = 0;
+				for (size_t off = start; off < len && rc == TS_E_NEED_MORE; off += 1400) {
+					size_t k = len - off < 1400 ? len - off : 1400;
+					assert_int_equal(ts_tls_stream_feed(&s, p + off, k), 0);
+					struct ts_tls_event ev;
+					while ((rc = ts_tls_stream_next(&s, &ev)) == 1) {
+						if (ev.kind == TS_EV_RECORD) {
+							records++;
+							last_type = ev.content_type;
+						}
+						messages += ev.kind == TS_EV_HANDSHAKE;
+					}
+				}
+				if (rc != TS_E_NEED_MORE) {
+					bool ok = false;
+					/* FTP's CCC: after close_notify both ways the control channel
+					 * returns to cleartext ("PASV"...): the TLS stream has ended. */
+					if (last_type == TS_CT_ALERT)
+						ok = true;
+					for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+						if (strcmp(de->d_name, known[k].file) == 0 &&
+						    strcmp(s.err.msg, known[k].error) == 0)
+							ok = true;
+					print_message("# %s %s:%u -> %s:%u: %s%s\n", de->d_name, st[i].src,
+					              st[i].sport, st[i].dst, st[i].dport, s.err.msg,
+					              ok ? " (explained)" : "");
+					explained += ok;
+					failures += !ok;
+				}
+				ts_tls_stream_clear(&s);
+			}
+			pcap_streams_free(st, n);
+		}
+		closedir(d);
+	}
+	print_message("# %zu TLS directions, %zu records, %zu handshake messages, %zu explained "
+	              "stops, %zu unexplained\n", directions, records, messages, explained, failures);
+	assert_true(directions >= 300);
+	assert_true(records >= 1000);
+	assert_true(messages >= 400);
+	assert_true(explained <= 3);
+	assert_int_equal(failures, 0);
+}
+
 static void names(void **state)
 {
 	assert_string_equal(ts_version_name(TS_TLS13), "TLSv1.3");
@@ -802,6 +895,7 @@ int main(void)
 		cmocka_unit_test(limits),
 		cmocka_unit_test(tls13_after_server_hello_is_encrypted),
 		cmocka_unit_test(application_data_is_skipped_not_buffered),
+		cmocka_unit_test(every_tls_direction_of_the_captures),
 		cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
