@@ -62,6 +62,7 @@ static void round_trip_every_tls_version(void **state)
 		assert_true(ch->has_sct && ch->has_session_ticket && ch->has_etm);
 		assert_int_equal(ch->status_type, 1);
 		assert_int_equal(ch->n_compressions, 1);
+		assert_true(ch->has_extensions);
 		assert_true(ch->n_suites > 5);
 		assert_int_equal(ch->has_sigalgs, versions[i] >= TS_TLS12);
 		if (versions[i] == TS_TLS13) {
@@ -80,6 +81,21 @@ static void round_trip_every_tls_version(void **state)
 		assert_false(out.len - 5 >= 256 && out.len - 5 <= 511);
 		ts_buf_clear(&out);
 	}
+}
+
+static void sslv3_hello_without_extensions(void **state)
+{
+	/* Nothing asked for: no extension block at all, as SSLv3 clients sent. */
+	struct ts_hello_spec sp = { .version = TS_SSL3 };
+	struct ts_buf out;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+	assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, NULL), 0);
+	assert_false(ch_buf.has_extensions);
+	assert_int_equal(ch_buf.version, TS_SSL3);
+	assert_int_equal(ch_buf.n_suites, 8);
+	assert_int_equal(out.len, 5 + 4 + 2 + 32 + 1 + 2 + 16 + 2);
+	ts_buf_clear(&out);
 }
 
 static void key_shares_are_well_formed(void **state)
@@ -880,6 +896,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip_every_tls_version),
+		cmocka_unit_test(sslv3_hello_without_extensions),
 		cmocka_unit_test(key_shares_are_well_formed),
 		cmocka_unit_test(hundreds_of_suites),
 		cmocka_unit_test(padding_keeps_hellos_out_of_256_to_511),
