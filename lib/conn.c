@@ -651,7 +651,9 @@ static int run_verify(struct ts_conn *c, X509 *leaf, STACK_OF(X509) *untrusted)
 		.insecure_noverifycert = !c->is_server && cfg->noverifycert,
 		.insecure_noverifyname = !c->is_server && cfg->noverifyname,
 		.insecure_noverifytime = !c->is_server && cfg->noverifytime,
-		.min_rsa_bits = cfg->seclevel >= 2 ? 0 : cfg->seclevel == 1 ? 1024 : 512,
+		/* the key sizes follow the security level, as OpenSSL's own would */
+		.min_rsa_bits = cfg->seclevel >= 2 ? 0 : cfg->seclevel == 1 ? 1024 : -1,
+		.client_purpose = c->is_server,
 	};
 	struct ts_trust *trust = c->is_server ? cfg->client_trust : cfg->trust;
 	struct ts_error e = { 0 };
