@@ -638,7 +638,7 @@ static int alert_error(const struct ts_verify_result *res)
 {
 	if (strstr(res->error, "expired") != NULL)
 		return X509_V_ERR_CERT_HAS_EXPIRED;
-	if (strstr(res->error, "not yet valid") != NULL)
+	if (strstr(res->error, "not valid before") != NULL)
 		return X509_V_ERR_CERT_NOT_YET_VALID;
 	return X509_V_ERR_CERT_REJECTED;
 }
