@@ -150,9 +150,10 @@ void ts_report_serve_conn(struct ts_report *r, const struct ts_serve_log *l)
 		json_object_set_new(o, "error", ts_json_string_or_null(failed ? l->error : NULL));
 		ts_report_json(r, o);
 	} else {
-		fprintf(r->out, "%s sni=%s %s %s in=%llu out=%llu %.1fms%s%s%s%s\n", l->client,
+		fprintf(r->out, "%s sni=%s %s %s%s%s in=%llu out=%llu %.1fms%s%s%s%s\n", l->client,
 		        l->sni != NULL ? l->sni : "-", l->protocol != NULL ? l->protocol : "-",
-		        l->cipher != NULL ? l->cipher : "-", (unsigned long long)l->bytes_in,
+		        l->cipher != NULL ? l->cipher : "-", l->alpn != NULL ? " alpn=" : "",
+		        l->alpn != NULL ? l->alpn : "", (unsigned long long)l->bytes_in,
 		        (unsigned long long)l->bytes_out, l->duration_ms, failed ? " " : "",
 		        failed ? ts_report_tone(r, TS_TONE_BAD) : "", failed ? l->error : "",
 		        failed ? ts_report_reset(r) : "");

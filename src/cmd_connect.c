@@ -90,13 +90,19 @@ static bool write_out(int fd, const char *buf, size_t n)
 	return true;
 }
 
+/* After stdin ends, how long the server may stay quiet before we send
+ * close_notify.  Many servers (nginx, gnutls-serv) drop a response when the
+ * close_notify arrives with the request, so we let the answer come first;
+ * an echo server that never closes still ends the session this way. */
+#define LINGER_MS 500
+
 /* Relays stdin -> conn and conn -> stdout.  Ends when the server has
- * closed; stdin's end becomes our close_notify.  Returns a TS_* status. */
-static int relay(struct ts_conn *c)
+ * closed, or timeout_ms after our close_notify.  Returns a TS_* status. */
+static int relay(struct ts_conn *c, int timeout_ms)
 {
 	char in[RELAY_BUF], out[RELAY_BUF];
 	size_t in_len = 0, in_off = 0;
-	bool stdin_open = true, closed_ours = false, want_write = false;
+	bool stdin_open = true, closed_ours = false, want_write = false, quiet = false;
 	int fd = ts_conn_fd(c);
 	ts_conn_set_nonblocking(c, true);
 	for (;;) {
@@ -130,7 +136,7 @@ static int relay(struct ts_conn *c)
 		}
 		if (in_off == in_len)
 			in_off = in_len = 0;
-		if (!stdin_open && in_len == 0 && !closed_ours) {
+		if (!stdin_open && in_len == 0 && !closed_ours && quiet) {
 			int rc = ts_conn_close(c);
 			if (rc == TS_OK)
 				closed_ours = true;
@@ -143,11 +149,13 @@ static int relay(struct ts_conn *c)
 			{ .fd = fd, .events = (short)(POLLIN | (want_write ? POLLOUT : 0)) },
 			{ .fd = stdin_open && in_len == 0 ? STDIN_FILENO : -1, .events = POLLIN },
 		};
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+		int wait = stdin_open || in_len > 0 ? -1 : closed_ours ? timeout_ms : LINGER_MS;
+		int ready = poll(p, 2, wait);
+		if (ready < 0 && errno != EINTR)
 			return TS_E_INTERNAL;
-		}
+		quiet = ready == 0;
+		if (quiet && closed_ours)
+			return TS_OK; /* the server never closed: we are done anyway */
 		if (p[1].revents != 0) {
 			ssize_t n = read(STDIN_FILENO, in, sizeof in);
 			if (n > 0)
@@ -259,7 +267,7 @@ int cmd_connect(int argc, char **argv)
 	}
 	fflush(stderr);
 	if (rc == TS_OK) {
-		rc = relay(c);
+		rc = relay(c, timeout_ms);
 		if (rc < 0)
 			cli_error("connect", "%s", ts_conn_error(c));
 	}
