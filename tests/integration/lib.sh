@@ -62,7 +62,10 @@ run() {
 # expect DESC WANT_RC [PATTERN_IN_STDERR]: checks the last `run`.
 expect() {
 	local desc=$1 want=$2 pat=${3:-}
-	if [ "$RC" -ne "$want" ]; then
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' <<<"$ERR"; then
+		not_ok "$desc (sanitizer report)"
+		diag "stderr: ${ERR:0:1500}"
+	elif [ "$RC" -ne "$want" ]; then
 		not_ok "$desc (exit $RC, wanted $want)"
 		diag "stderr: ${ERR:0:600}"
 		diag "stdout: ${OUT:0:600}"
@@ -85,6 +88,6 @@ check() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 
-# Under AddressSanitizer a leak or error in a child makes it exit non-zero
-# (ASan's default exitcode is 1), which the exit-code checks above catch; the
-# sanitizer report itself lands in $ERR.
+# Under the sanitizers a leak or error makes a command exit 1, which an expected
+# exit code of 1 would hide: `expect` therefore also fails on any sanitizer
+# report in $ERR.
