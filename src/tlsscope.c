@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version of tlsscope and of the libraries it uses" },
+	{ "observe", cmd_observe, "what a passive observer learns from a capture or an interface" },
 };
 
 static void usage(FILE *f)
