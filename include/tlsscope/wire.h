@@ -394,8 +394,7 @@ struct ts_tls_stream {
 	int state;
 	bool failed;
 	struct ts_tls_event rec; /* the current record's facts */
-	size_t rec_left;         /* handshake bytes of the current record not yet split */
-	const uint8_t *rec_data;
+	int pending;             /* an event still to report for rec */
 };
 
 /* lim may be NULL for the defaults. */
