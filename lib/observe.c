@@ -11,6 +11,12 @@
 #include "tlsscope/tcp_reasm.h"
 #include "tlsscope/wire.h"
 
+/* The cert module may be built without this engine's knowledge (it lives on
+ * its own branch): bind to it weakly, and keep only what the wire gives when
+ * it is absent. */
+#pragma weak ts_cert_info_from_der
+#pragma weak ts_cert_info_clear
+
 enum flow_kind { KIND_UNKNOWN, KIND_TLS, KIND_DNS, KIND_OTHER };
 
 /* Cleartext hints gathered before TLS starts, to name the STARTTLS protocol. */
@@ -48,6 +54,8 @@ struct obs_flow {
 	size_t ovh_min, ovh_max;        /* per-record plaintext overhead */
 	bool ovh_known;
 	int64_t now;                    /* timestamp of the data being delivered */
+	uint64_t records;               /* TLS records seen, both directions */
+	bool saw_hello;                 /* a ClientHello message arrived, parsed or not */
 	int deliver_dir;
 };
 
@@ -309,7 +317,7 @@ static void on_certificate(struct obs_flow *of, const uint8_t *body, size_t len)
 		set_error(of, err.msg);
 		return;
 	}
-	if (o->cm->n_certs == 0)
+	if (o->cm->n_certs == 0 || ts_cert_info_from_der == NULL)
 		return;
 	c->certs = calloc(o->cm->n_certs, sizeof *c->certs);
 	if (c->certs == NULL)
@@ -411,9 +419,17 @@ static void handshake_done_check(struct obs_flow *of)
 static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event *ev)
 {
 	struct ts_obs_tls *c = of->conn;
+	/* The hellos say who is who, whatever the ports or the first packet said. */
+	if (ev->kind == TS_EV_HANDSHAKE && !c->client_hello && !c->server_hello) {
+		if (ev->hs_type == TS_HS_CLIENT_HELLO)
+			of->client_dir = dir;
+		else if (ev->hs_type == TS_HS_SERVER_HELLO)
+			of->client_dir = 1 - dir;
+	}
 	int r = role(of, dir);
 	switch (ev->kind) {
 	case TS_EV_RECORD:
+		of->records++;
 		if (ev->content_type == TS_CT_CHANGE_CIPHER_SPEC) {
 			of->ccs[r] = true;
 			if (r == 1 && c->version != TS_TLS13 && c->server_hello && !of->cert_seen)
@@ -441,8 +457,10 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 			add_alert(of, r, true, NULL);
 		break;
 	case TS_EV_HANDSHAKE:
-		if (ev->hs_type == TS_HS_CLIENT_HELLO && r == 0 && !c->client_hello)
+		if (ev->hs_type == TS_HS_CLIENT_HELLO && r == 0 && !c->client_hello) {
+			of->saw_hello = true;
 			on_client_hello(of, ev->body, ev->body_len);
+		}
 		else if (ev->hs_type == TS_HS_SERVER_HELLO && r == 1 && !c->server_hello)
 			on_server_hello(of, ev->body, ev->body_len);
 		else if (ev->hs_type == TS_HS_CERTIFICATE && r == 1)
@@ -642,8 +660,12 @@ static void on_tcp_data(void *ctx, const uint8_t *data, size_t len, int64_t ts)
 		dns_tcp_data(of, dir, data, len);
 		return;
 	}
-	if (of->client_dir < 0)
-		of->client_dir = dir;
+	if (of->client_dir < 0) {
+		/* Seen from the middle: the well-known port is the server's. */
+		const struct ts_flow_key *k = &of->flow->key;
+		uint16_t here = k->port[dir], there = k->port[1 - dir];
+		of->client_dir = (here < 1024 && there >= 1024) ? 1 - dir : dir;
+	}
 	if (of->tls_started[dir]) {
 		tls_feed(of, dir, data, len);
 		return;
@@ -755,7 +777,7 @@ static void on_flow_end(void *ctx, struct ts_flow *f, enum ts_flow_end why)
 		o->st.tcp_retransmitted += of->tcp[d].retransmitted;
 	}
 	struct ts_obs_tls *c = of->conn;
-	if (c != NULL && (c->client_hello || c->server_hello || c->n_exchanges > 0)) {
+	if (c != NULL && (c->client_hello || c->server_hello || of->records > 0)) {
 		int cd = of->client_dir >= 0 ? of->client_dir : 0;
 		c->ts_us = f->first_us;
 		c->end_us = f->last_us;
@@ -765,7 +787,7 @@ static void on_flow_end(void *ctx, struct ts_flow *f, enum ts_flow_end why)
 		c->server_port = f->key.port[1 - cd];
 		c->bytes_to_server = f->bytes[cd];
 		c->bytes_to_client = f->bytes[1 - cd];
-		if (!c->client_hello)
+		if (!of->saw_hello)
 			c->midstream = true;
 		const char *name = ts_dns_names_lookup(o->names, &c->server);
 		if (name)

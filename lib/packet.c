@@ -170,6 +170,9 @@ static int malformed(struct ts_error *err, const char *what, const struct ts_rea
 	                    rd->field ? rd->field : "?", rd->error_off);
 }
 
+static int decode_net1(struct ts_defrag *d, unsigned type, struct ts_reader *rd, int64_t ts,
+                       struct ts_packet *pkt, struct ts_error *err);
+
 static int decode_l4(uint8_t proto, const uint8_t *data, size_t len, bool truncated,
                      struct ts_packet *pkt, struct ts_error *err)
 {
@@ -210,6 +213,36 @@ static int decode_l4(uint8_t proto, const uint8_t *data, size_t len, bool trunca
 	pkt->payload_len = ts_reader_left(&rd);
 	pkt->payload = ts_read_bytes(&rd, pkt->payload_len, "payload");
 	return 1;
+}
+
+/* GTP-U (3GPP TS 29.281) on UDP port 2152 carries user IP packets: returns
+ * the offset of the inner IP packet in a G-PDU, or 0 when it is not one. */
+static size_t gtpu_inner(const uint8_t *p, size_t n)
+{
+	struct ts_reader rd;
+	ts_reader_init(&rd, p, n);
+	uint8_t flags = ts_read_u8(&rd, "gtp flags");
+	uint8_t type = ts_read_u8(&rd, "gtp message type");
+	ts_read_skip(&rd, 6, "gtp length and teid");
+	if (rd.error || (flags >> 5) != 1 || !(flags & 0x10) || type != 255)
+		return 0;
+	if (flags & 0x07) {
+		ts_read_skip(&rd, 3, "gtp sequence and n-pdu");
+		uint8_t next = ts_read_u8(&rd, "gtp next extension");
+		for (int i = 0; i < 8 && next != 0 && !rd.error; i++) {
+			uint8_t len = ts_read_u8(&rd, "gtp extension length");
+			if (len == 0)
+				return 0;
+			ts_read_skip(&rd, (size_t)len * 4 - 2, "gtp extension");
+			next = ts_read_u8(&rd, "gtp next extension");
+		}
+		if (next != 0)
+			return 0;
+	}
+	if (rd.error || ts_reader_left(&rd) == 0)
+		return 0;
+	uint8_t v = p[rd.off] >> 4;
+	return (v == 4 || v == 6) ? rd.off : 0;
 }
 
 static int decode_ipv4(struct ts_defrag *d, struct ts_reader *rd, int64_t ts, struct ts_packet *pkt,
@@ -341,6 +374,28 @@ static int decode_ipv6(struct ts_defrag *d, struct ts_reader *rd, int64_t ts, st
 /* Dispatches on an ethertype (or 4/6 for "an IP version read from the byte"). */
 static int decode_net(struct ts_defrag *d, unsigned type, struct ts_reader *rd, int64_t ts,
                       struct ts_packet *pkt, struct ts_error *err)
+{
+	int rc = decode_net1(d, type, rd, ts, pkt, err);
+	/* One level of GTP-U tunnel: the user's packet is what we want. */
+	if (rc == 1 && pkt->proto == 17 && (pkt->sport == 2152 || pkt->dport == 2152)) {
+		size_t off = gtpu_inner(pkt->payload, pkt->payload_len);
+		if (off > 0) {
+			struct ts_reader inner;
+			ts_reader_init(&inner, pkt->payload + off, pkt->payload_len - off);
+			struct ts_packet outer = *pkt;
+			memset(pkt, 0, sizeof *pkt);
+			pkt->ts_us = ts;
+			rc = decode_net1(d, 0, &inner, ts, pkt, err);
+			if (rc == 0)
+				*pkt = outer;
+			return rc < 0 ? 0 : (rc == 0 ? 1 : rc);
+		}
+	}
+	return rc;
+}
+
+static int decode_net1(struct ts_defrag *d, unsigned type, struct ts_reader *rd, int64_t ts,
+                       struct ts_packet *pkt, struct ts_error *err)
 {
 	if (type == 0) { /* guess from the version nibble */
 		if (ts_reader_left(rd) == 0)

@@ -74,7 +74,7 @@ int cmd_observe(int argc, char **argv)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+i:f:djh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:f:djh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': iface = optarg; break;
 		case 'f': filter = optarg; break;
