@@ -430,6 +430,15 @@ int ts_packet_decode(struct ts_defrag *d, int linktype, const uint8_t *frame, si
 		if (type == 0x8100 || type == 0x88a8 || type == 0x9100)
 			return ts_error_set(err, TS_E_MALFORMED, "Ethernet: more than %d VLAN tags",
 			                    MAX_VLAN_TAGS);
+		if (type == 0x8864) { /* PPPoE session: 6-byte header, then PPP */
+			ts_read_skip(&rd, 6, "pppoe header");
+			uint16_t ppp = ts_read_u16(&rd, "ppp protocol");
+			if (rd.error)
+				return malformed(err, "PPPoE", &rd);
+			type = ppp == 0x0021 ? 0x0800 : ppp == 0x0057 ? 0x86dd : 0;
+			if (type == 0)
+				return 0;
+		}
 		if (type < 0x0600) /* an 802.3 length: LLC, not IP */
 			return 0;
 		break;

@@ -58,8 +58,8 @@ def parse_ndpi(path):
             exp["alpn_offered"] = fields["(Advertised) ALPNs"].replace(";", ",")
         if flags:
             exp["version"] = "TLSv1.0" if flags[0] == "TLSv1" else flags[0]
-        if master == "TLS" or master in STARTTLS_PROTOS:
-            exp["tls"] = True
+        if (master == "TLS" or master in STARTTLS_PROTOS) and "Confidence: DPI" in rest:
+            exp["tls"] = True  # nDPI saw TLS bytes (not a guess from the port)
         for k, name in (("JA3C", "ja3"), ("JA3S", "ja3s"), ("JA4", "ja4")):
             if k in fields:
                 exp[name] = fields[k].split()[0]
