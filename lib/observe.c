@@ -718,7 +718,7 @@ static void on_tcp_data(void *ctx, const uint8_t *data, size_t len, int64_t ts)
 	 * capture that starts mid-connection lands here; try to resynchronise. */
 	if (of->kind == KIND_TLS || (of->flow && !of->tcp[dir].syn && of->preamble == 0)) {
 		size_t off = ts_tls_resync(p, n);
-		if (off < n && ts_tls_looks_like(p + off, n - off) == TS_LOOKS_TLS) {
+		if (off < n) {
 			tls_begin(of, dir);
 			if (of->kind != KIND_TLS)
 				return;
