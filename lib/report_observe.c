@@ -318,6 +318,8 @@ void ts_report_observe_summary(struct ts_report_observe *ro, const char *source,
 		json_object_set_new(o, "ip_fragments", json_integer((json_int_t)st->ip_fragments));
 		json_object_set_new(o, "ip_reassembled", json_integer((json_int_t)st->ip_reassembled));
 		json_object_set_new(o, "truncated_packets", json_integer((json_int_t)st->truncated_packets));
+		json_object_set_new(o, "dns_malformed", json_integer((json_int_t)st->dns_malformed));
+		json_object_set_new(o, "tcp_retransmitted", json_integer((json_int_t)st->tcp_retransmitted));
 		json_object_set_new(o, "dropped", json_integer((json_int_t)dropped));
 		ts_report_json(r, o);
 		return;

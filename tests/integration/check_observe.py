@@ -95,8 +95,15 @@ def parse_ja4(path):
     return flows
 
 
+NDPI_RDN_KEYS = {"C", "ST", "L", "O", "OU", "CN"}
+
+
 def rdns(s):
-    return sorted(p.strip() for p in re.split(r",\s*(?=[A-Za-z.0-9]+=)", s or "") if p.strip())
+    """The attributes of a one-line distinguished name, in any order.  nDPI
+    prints only C, ST, L, O, OU and CN, unescaped; the observer prints every
+    attribute with RFC 4514 escapes."""
+    parts = (p.strip().replace("\\,", ",") for p in re.split(r"(?<!\\),\s*(?=[A-Za-z.0-9]+=)", s or ""))
+    return sorted(p for p in parts if p and p.split("=", 1)[0] in NDPI_RDN_KEYS)
 
 
 def observed_value(rec, field):
