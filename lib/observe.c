@@ -50,6 +50,8 @@ struct obs_flow {
 	size_t client_session_id_len;
 	int last_app_dir;               /* -1 none, 0 client, 1 server (roles, not flow dirs) */
 	struct ts_obs_exchange *cur;
+	uint32_t suspect_records;       /* leading records of the first TLS 1.3 response taken for tickets */
+	uint64_t last_suspect_plain;
 	size_t cap_exchanges;
 	size_t ovh_min, ovh_max;        /* per-record plaintext overhead */
 	bool ovh_known;
@@ -358,6 +360,19 @@ static bool app_record_ok(struct obs_flow *of, int r)
 	return true;
 }
 
+/* A response made only of small records was no ticket flight after all: its
+ * last record at least is the response. */
+static void close_exchange(struct obs_flow *of)
+{
+	struct ts_obs_exchange *x = of->cur;
+	if (x && x->response_records > 0 && x->response_records == of->suspect_records &&
+	    x->response_plaintext_estimate == 0) {
+		x->response_plaintext_estimate = of->last_suspect_plain;
+		x->response_plaintext_min = of->last_suspect_plain;
+	}
+	of->suspect_records = (uint32_t)-1; /* only the first exchange can hold tickets */
+}
+
 static void app_record(struct obs_flow *of, int r, size_t record_len)
 {
 	struct ts_obs_tls *c = of->conn;
@@ -368,6 +383,8 @@ static void app_record(struct obs_flow *of, int r, size_t record_len)
 		pmin = record_len > of->ovh_max ? record_len - of->ovh_max : 0;
 	}
 	if (r == 0) {
+		if (of->cur != NULL && of->cur->response_records > 0)
+			close_exchange(of);
 		if (of->cur == NULL || of->cur->response_records > 0) {
 			if (c->n_exchanges >= of->o->cfg.max_exchanges) {
 				c->exchanges_dropped++;
@@ -397,11 +414,19 @@ static void app_record(struct obs_flow *of, int r, size_t record_len)
 				c->unsolicited_bytes += wire;
 			return;
 		}
-		of->cur->response_bytes += wire;
-		of->cur->response_records++;
-		of->cur->response_plaintext_estimate += pmax;
-		of->cur->response_plaintext_min += pmin;
-		of->cur->duration_us = of->now - of->cur->t_us;
+		struct ts_obs_exchange *x = of->cur;
+		x->response_bytes += wire;
+		x->response_plaintext_max += pmax;
+		if (c->version == TS_TLS13 && c->n_exchanges == 1 &&
+		    x->response_records == of->suspect_records && pmax < 1024) {
+			of->suspect_records++;
+			of->last_suspect_plain = pmax;
+		} else {
+			x->response_plaintext_estimate += pmax;
+			x->response_plaintext_min += pmin;
+		}
+		x->response_records++;
+		x->duration_us = of->now - x->t_us;
 	}
 	of->last_app_dir = r;
 }
@@ -449,6 +474,13 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 		} else if (ev->encrypted && ev->content_type == TS_CT_HANDSHAKE && !of->finished[r]) {
 			of->finished[r] = true;
 			handshake_done_check(of);
+			break;
+		}
+		if (ev->content_type == TS_CT_APPLICATION_DATA && c->version == TS_TLS13 &&
+		    ev->record_len == 2 + 1 + 16 && of->finished[0]) {
+			/* An encrypted alert (close_notify, most likely): two bytes,
+			 * the inner type and the tag.  No request is that small. */
+			add_alert(of, r, true, NULL);
 			break;
 		}
 		if (ev->content_type == TS_CT_APPLICATION_DATA && app_record_ok(of, r))
@@ -777,6 +809,8 @@ static void on_flow_end(void *ctx, struct ts_flow *f, enum ts_flow_end why)
 		o->st.tcp_retransmitted += of->tcp[d].retransmitted;
 	}
 	struct ts_obs_tls *c = of->conn;
+	if (of->cur != NULL)
+		close_exchange(of);
 	if (c != NULL && (c->client_hello || c->server_hello || of->records > 0)) {
 		int cd = of->client_dir >= 0 ? of->client_dir : 0;
 		c->ts_us = f->first_us;

@@ -112,7 +112,7 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 	a = json_array();
 	for (size_t i = 0; i < c->n_exchanges; i++) {
 		const struct ts_obs_exchange *x = &c->exchanges[i];
-		json_array_append_new(a, json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		json_array_append_new(a, json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"t", seconds(x->t_us), "duration_ms", millis(x->duration_us),
 			"request_bytes", (json_int_t)x->request_bytes,
 			"response_bytes", (json_int_t)x->response_bytes,
@@ -120,7 +120,8 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 			"response_records", (json_int_t)x->response_records,
 			"request_plaintext_estimate", (json_int_t)x->request_plaintext_estimate,
 			"response_plaintext_estimate", (json_int_t)x->response_plaintext_estimate,
-			"response_plaintext_min", (json_int_t)x->response_plaintext_min));
+			"response_plaintext_min", (json_int_t)x->response_plaintext_min,
+			"response_plaintext_max", (json_int_t)x->response_plaintext_max));
 	}
 	json_object_set_new(o, "exchanges", a);
 	json_object_set_new(o, "exchanges_dropped", json_integer((json_int_t)c->exchanges_dropped));
@@ -259,10 +260,11 @@ void ts_report_observe_tls(struct ts_report_observe *ro, const struct ts_obs_tls
 		char xt[32];
 		clock_time(x->t_us, xt, sizeof xt);
 		fprintf(r->out, "%s#%-3zu %s  request %" PRIu64 " B in %u records (~%" PRIu64
-		        " B plain)  response %" PRIu64 " B in %u records (%" PRIu64 "..%" PRIu64
-		        " B plain)  %.1f ms\n", ind, i + 1, xt, x->request_bytes, x->request_records,
+		        " B plain)  response %" PRIu64 " B in %u records (~%" PRIu64 " B plain, %" PRIu64
+		        "..%" PRIu64 ")  %.1f ms\n", ind, i + 1, xt, x->request_bytes, x->request_records,
 		        x->request_plaintext_estimate, x->response_bytes, x->response_records,
-		        x->response_plaintext_min, x->response_plaintext_estimate, millis(x->duration_us));
+		        x->response_plaintext_estimate, x->response_plaintext_min, x->response_plaintext_max,
+		        millis(x->duration_us));
 	}
 	if (c->exchanges_dropped)
 		fprintf(r->out, "%s(%zu more exchanges not kept)\n", ind, c->exchanges_dropped);
