@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "tlsscope/registry.h"
+#include "tlsscope/report_cert.h"
 #include "tlsscope/wire.h"
 
 void ts_report_observe_init(struct ts_report_observe *ro, struct ts_report *r, bool details)
@@ -35,14 +36,6 @@ static json_t *endpoint(const struct ts_ip_addr *a, uint16_t port)
 static json_t *str_or_null(const char *s)
 {
 	return (s && *s) ? json_string(s) : json_null();
-}
-
-static void utc(int64_t t, char *out, size_t size)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-	if (gmtime_r(&s, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(out, size, "%" PRId64, t);
 }
 
 json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
@@ -82,21 +75,10 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 	json_object_set_new(o, "resumption_offered", json_boolean(c->resumption_offered));
 	json_object_set_new(o, "resumed", json_boolean(c->resumed));
 	a = json_array();
-	for (size_t i = 0; i < c->n_certs; i++) {
-		const struct ts_cert_info *ci = &c->certs[i];
-		json_t *san = json_array();
-		for (size_t k = 0; k < ci->san_dns_count; k++)
-			json_array_append_new(san, json_string(ci->san_dns[k]));
-		for (size_t k = 0; k < ci->san_ip_count; k++)
-			json_array_append_new(san, json_string(ci->san_ip[k]));
-		char nb[40], na[40];
-		utc(ci->not_before, nb, sizeof nb);
-		utc(ci->not_after, na, sizeof na);
-		json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:s}",
-			"subject", str_or_null(ci->subject), "issuer", str_or_null(ci->issuer),
-			"san", san, "not_before", nb, "not_after", na, "sha256", ci->sha256,
-			"sha1", ci->sha1));
-	}
+	/* The certificate object of `cert show`; days_left counts from the end
+	 * of the connection, when the observer saw it. */
+	for (size_t i = 0; i < c->n_certs; i++)
+		json_array_append_new(a, ts_cert_info_json(&c->certs[i], c->end_us / 1000000));
 	json_object_set_new(o, "certificates", a);
 	a = json_array();
 	for (size_t i = 0; i < c->n_alerts; i++) {

@@ -59,8 +59,13 @@ for v in 1.2 1.3; do
 		-w '%{size_header} %{size_download}\n' "${urls[@]}" >"$tmp/curl-$v.txt" 2>>"$tmp/curl.err"
 done
 # openssl s_client: a TLS 1.3 GET with no SNI.
-printf 'GET /doc1.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
-	timeout 10 openssl s_client -quiet -noservername -connect "127.0.0.1:$port" -tls1_3 >/dev/null 2>&1
+for attempt in 1 2 3; do
+	(printf 'GET /doc1.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'; sleep 1) |
+		timeout 10 openssl s_client -quiet -noservername -connect "127.0.0.1:$port" -tls1_3 \
+		>"$tmp/s_client.out" 2>"$tmp/s_client.err"
+	head -c 15 "$tmp/s_client.out" | grep -q "HTTP/1.1 200" && break
+	diag "openssl s_client attempt $attempt got no response: $(head -c 300 "$tmp/s_client.err")"
+done
 sleep 0.5
 kill -INT "$tcpdump_pid"
 wait "$tcpdump_pid" 2>/dev/null
@@ -98,7 +103,7 @@ for line in open(tmp + "/tshark-bodies.txt"):
     f = line.split()
     if len(f) == 2:
         bodies.setdefault(int(f[0]), []).append(int(f[1]))
-ok(len(tls) == 3, "three TLS connections observed", "got %d" % len(tls))
+ok(len(tls) >= 3, "the TLS connections are observed", "got %d" % len(tls))
 for r in tls:
     cport = r["client"]["port"]
     sni, ja3 = hellos.get(cport, (None, None))
@@ -133,7 +138,7 @@ for v in ("1.2", "1.3"):
         ok(r["certificates"] == [], "TLSv1.3: the certificate is encrypted, none reported")
     ok(r["handshake_ms"] is not None and r["handshake_ms"] >= 0, "TLSv%s: handshake duration measured" % v)
 s = [r for r in tls if r["sni"] is None]
-ok(len(s) == 1 and s[0]["version"] == "TLSv1.3" and len(s[0]["exchanges"]) == 1,
+ok(len(s) >= 1 and s[-1]["version"] == "TLSv1.3" and len(s[-1]["exchanges"]) == 1,
    "openssl s_client without SNI: one TLS 1.3 exchange")
 summ = recs[-1]
 ok(summ["type"] == "summary" and summ["tcp_gaps"] == 0, "loopback capture: no gaps")
