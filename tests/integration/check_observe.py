@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares `tlsscope observe --json` with independent expected answers.
 
-usage: check_observe.py OBSERVE_JSONL EXPECTED
+usage: check_observe.py OBSERVE_JSONL EXPECTED [OBSERVE_JSONL EXPECTED]...
 
 EXPECTED is either an nDPI regression result (`X.out`, ndpiReader's expected
 output) or a JA4 reference result (`X.json`, FoxIO's test suite).  For every
@@ -182,18 +182,28 @@ def explain(field, want, got, rec):
 
 
 def main():
-    out_path, exp_path = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    if len(args) < 2 or len(args) % 2:
+        sys.exit("usage: check_observe.py OBSERVE_JSONL EXPECTED [OBSERVE_JSONL EXPECTED]...")
+    for i in range(0, len(args), 2):
+        check(args[i], args[i + 1])
+
+
+def check(out_path, exp_path):
     capture = exp_path.rsplit("/", 1)[-1]
     for suffix in (".out", ".json"):
         if capture.endswith(suffix):
             capture = capture[: -len(suffix)]
     recs = {}
     dns = {}
-    for line in open(out_path):
-        line = line.strip()
-        if not line:
-            continue
-        o = json.loads(line)
+    lines = [l for l in open(out_path) if l.strip()]
+    try:
+        objs = [json.loads(l) for l in lines]
+        good = bool(objs) and objs[-1].get("type") == "summary"
+    except ValueError:
+        objs, good = [], False
+    print("%s - %s: JSON lines ending with a summary" % ("ok" if good else "not ok", capture))
+    for o in objs:
         if o.get("type") == "dns":
             c = endpoint_key(o["client"]["ip"], o["client"]["port"])
             s = endpoint_key(o["server"]["ip"], o["server"]["port"])

@@ -50,6 +50,12 @@ tcpdump_pid=$!
 track $tcpdump_pid
 for _ in $(seq 50); do grep -q "listening on" "$tmp/tcpdump.err" && break; sleep 0.1; done
 
+# The observer itself, live on the loopback interface, stopped with SIGINT below.
+"$TLSSCOPE" observe -i lo --filter "tcp port $port" --json >"$tmp/live.jsonl" 2>"$tmp/live.err" &
+live_pid=$!
+track $live_pid
+sleep 1 # libpcap has no readiness signal; the checks below do not depend on timing
+
 urls=()
 for i in "${!sizes[@]}"; do urls+=("https://shop.example.test:$port/doc$i.bin"); done
 # One connection per TLS version, four requests each, one after the other.
@@ -69,6 +75,20 @@ done
 sleep 0.5
 kill -INT "$tcpdump_pid"
 wait "$tcpdump_pid" 2>/dev/null
+kill -INT "$live_pid"
+wait "$live_pid"
+live_rc=$?
+[ "$live_rc" -eq 0 ] && ok "live capture stops cleanly on SIGINT" || not_ok "live capture exit $live_rc: $(head -c 300 "$tmp/live.err")"
+if tail -n 1 "$tmp/live.jsonl" | grep -q '"type":"summary","source":"lo"'; then
+	ok "live capture: final summary after SIGINT"
+else
+	not_ok "live capture: no final summary"; diag "$(tail -c 400 "$tmp/live.jsonl")"
+fi
+if grep -q '"sni":"shop.example.test".*"version":"TLSv1.3"' "$tmp/live.jsonl"; then
+	ok "live capture: the TLS 1.3 connection is seen"
+else
+	not_ok "live capture: TLS 1.3 connection missing"; diag "$(head -c 600 "$tmp/live.jsonl")"
+fi
 
 run "$TLSSCOPE" observe --json "$tmp/cap.pcap"
 expect "observe reads its own loopback capture" 0
