@@ -66,6 +66,8 @@ def parse_ndpi(path):
         for k, name in (("JA3C", "ja3"), ("JA3S", "ja3s"), ("JA4", "ja4")):
             if k in fields:
                 exp[name] = fields[k].split()[0]
+        if "ECH" in fields:
+            exp["ech"] = True
         if "Cipher" in fields:
             exp["cipher"] = fields["Cipher"]
         if "Subject" in fields:
@@ -119,7 +121,7 @@ def observed_value(rec, field):
         return True
     if field == "cipher":
         return rec.get("cipher")
-    if field in ("ja3", "ja3s", "ja4", "starttls"):
+    if field in ("ja3", "ja3s", "ja4", "starttls", "ech"):
         return rec.get(field)
     certs = rec.get("certificates") or []
     if not certs:
