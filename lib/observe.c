@@ -874,6 +874,18 @@ int ts_observe_packet(struct ts_observe *o, int linktype, const uint8_t *frame, 
 	if (f == NULL)
 		return ts_error_set(err, TS_E_NOMEM, "out of memory for a new flow");
 	struct obs_flow *of = f->user;
+	/* A new SYN on a 5-tuple that already carried a connection: the port was
+	 * reused, so the old connection is over. */
+	if (of != NULL && !created && pkt.proto == 6 &&
+	    (pkt.tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN &&
+	    (of->tcp[0].delivered + of->tcp[1].delivered > 0 || of->tcp[0].fin || of->tcp[1].fin) &&
+	    !(of->tcp[dir].syn && of->tcp[dir].next_seq == pkt.seq + 1)) {
+		ts_flow_remove(o->flows, f);
+		f = ts_flow_lookup(o->flows, &pkt, &dir, &created);
+		if (f == NULL)
+			return ts_error_set(err, TS_E_NOMEM, "out of memory for a new flow");
+		of = f->user;
+	}
 	if (of == NULL) {
 		of = calloc(1, sizeof *of);
 		if (of == NULL)

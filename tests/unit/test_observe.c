@@ -217,6 +217,23 @@ static void dns_over_tcp_names_the_server(void **state)
 	assert_false(s.last.has_sni);
 }
 
+static void a_reused_port_starts_a_new_connection(void **state)
+{
+	struct seen s;
+	struct conv c = { .o = engine(&s, NULL), .port = 443, .client_last = 1 };
+	handshake(&c);
+	client_hello(&c, "first.example.test");
+	frame(&c, 0, TS_TCP_FIN | TS_TCP_ACK, NULL, 0); /* the server's FIN is not captured */
+	assert_int_equal(s.tls, 0);
+	handshake(&c); /* same addresses and ports, new sequence numbers */
+	assert_int_equal(s.tls, 1);
+	assert_string_equal(s.sni, "first.example.test");
+	client_hello(&c, "second.example.test");
+	ts_observe_free(c.o);
+	assert_int_equal(s.tls, 2);
+	assert_string_equal(s.sni, "second.example.test");
+}
+
 static void caps_flows_and_counts_evictions(void **state)
 {
 	struct seen s;
@@ -266,6 +283,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(names_starttls_protocols_from_the_preamble),
 		cmocka_unit_test(dns_over_tcp_names_the_server),
+		cmocka_unit_test(a_reused_port_starts_a_new_connection),
 		cmocka_unit_test(caps_flows_and_counts_evictions),
 		cmocka_unit_test(overhead_follows_version_and_suite),
 	};
