@@ -64,6 +64,24 @@ for v in 1.2 1.3; do
 		--resolve "shop.example.test:$port:127.0.0.1" -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
 		-w '%{size_header} %{size_download}\n' "${urls[@]}" >"$tmp/curl-$v.txt" 2>>"$tmp/curl.err"
 done
+# gnutls-cli with SNI, TLS 1.3; and Python's ssl module, two requests on one connection.
+(printf 'GET /doc3.bin HTTP/1.1\r\nHost: shop.example.test\r\nConnection: close\r\n\r\n'; sleep 1) |
+	timeout 10 gnutls-cli --insecure --sni-hostname=shop.example.test -p "$port" 127.0.0.1 \
+	>"$tmp/gnutls.out" 2>&1
+SSLKEYLOGFILE="$tmp/keys.log" timeout 20 python3 - "$port" >"$tmp/python.out" 2>&1 <<'PY'
+import http.client, os, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.keylog_filename = os.environ["SSLKEYLOGFILE"]
+ctx.set_alpn_protocols(["http/1.1"])
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx)
+c._tunnel_host = None
+for path in ("/doc0.bin", "/doc2.bin"):
+    c.request("GET", path, headers={"Host": "shop.example.test"})
+    print(len(c.getresponse().read()))
+c.close()
+PY
 # openssl s_client: a TLS 1.3 GET with no SNI.
 for attempt in 1 2 3; do
 	(printf 'GET /doc1.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'; sleep 1) |
@@ -72,7 +90,7 @@ for attempt in 1 2 3; do
 	head -c 15 "$tmp/s_client.out" | grep -q "HTTP/1.1 200" && break
 	diag "openssl s_client attempt $attempt got no response: $(head -c 300 "$tmp/s_client.err")"
 done
-sleep 0.5
+sleep 1 # let tcpdump write the last packets
 kill -INT "$tcpdump_pid"
 wait "$tcpdump_pid" 2>/dev/null
 kill -INT "$live_pid"
@@ -133,7 +151,8 @@ for v in ("1.2", "1.3"):
     truth = [sum(int(x) for x in l.split()) for l in open("%s/curl-%s.txt" % (tmp, v)) if l.strip()]
     body_truth = [int(l.split()[1]) for l in open("%s/curl-%s.txt" % (tmp, v)) if l.strip()]
     ok(body_truth == sizes, "TLSv%s: curl fetched every document whole" % v, str(body_truth))
-    cands = [r for r in tls if r["version"] == "TLSv" + v and r["sni"] == "shop.example.test"]
+    cands = [r for r in tls if r["version"] == "TLSv" + v and r["sni"] == "shop.example.test"
+             and r["alpn_offered"] == ["http/1.1"]]
     ok(len(cands) == 1, "TLSv%s: one curl connection observed" % v)
     if not cands:
         continue
@@ -157,7 +176,17 @@ for v in ("1.2", "1.3"):
     else:
         ok(r["certificates"] == [], "TLSv1.3: the certificate is encrypted, none reported")
     ok(r["handshake_ms"] is not None and r["handshake_ms"] >= 0, "TLSv%s: handshake duration measured" % v)
-s = [r for r in tls if r["sni"] is None]
+g = [r for r in tls if r["sni"] == "shop.example.test" and r["ja4"] and r["ja4"].startswith("t13d") and len(r["exchanges"]) == 1
+     and r["exchanges"][0]["response_plaintext_min"] <= sizes[3] + 400 and r["exchanges"][0]["response_plaintext_max"] >= sizes[3]]
+ok(len(g) >= 1, "gnutls-cli: a TLS 1.3 connection with SNI and one exchange the size of the document")
+py = [r for r in tls if r["sni"] is None and r["alpn_offered"] == ["http/1.1"]]
+ok(len(py) == 1 and len(py[0]["exchanges"]) == 2, "Python ssl: one connection, two exchanges",
+   str([len(r["exchanges"]) for r in py]))
+if py:
+    est = [x["response_plaintext_estimate"] for x in py[0]["exchanges"]]
+    ok(len(est) == 2 and all(sizes[d] < e < sizes[d] + 400 for d, e in zip((0, 2), est)),
+       "Python ssl: each response is its document plus HTTP headers", str(est))
+s = [r for r in tls if r["sni"] is None and r["alpn_offered"] == []]
 ok(len(s) >= 1 and s[-1]["version"] == "TLSv1.3" and len(s[-1]["exchanges"]) == 1,
    "openssl s_client without SNI: one TLS 1.3 exchange")
 summ = recs[-1]
