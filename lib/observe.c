@@ -46,6 +46,7 @@ struct obs_flow {
 	bool finished[2];               /* each side's Finished (first encrypted handshake record) */
 	bool ccs[2];
 	bool cert_seen;
+	bool hrr;                       /* the server sent a HelloRetryRequest */
 	uint8_t client_session_id[32];
 	size_t client_session_id_len;
 	int last_app_dir;               /* -1 none, 0 client, 1 server (roles, not flow dirs) */
@@ -281,8 +282,10 @@ static void on_server_hello(struct obs_flow *of, const uint8_t *body, size_t len
 		return;
 	}
 	const struct ts_server_hello *sh = o->sh;
-	if (sh->is_hrr)
+	if (sh->is_hrr) {
+		of->hrr = true;
 		return; /* the real ServerHello follows */
+	}
 	c->server_hello = true;
 	c->version = sh->selected_version;
 	c->cipher = sh->suite;
@@ -457,6 +460,10 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 		of->records++;
 		if (ev->content_type == TS_CT_CHANGE_CIPHER_SPEC) {
 			of->ccs[r] = true;
+			/* TLS 1.3 middlebox compatibility: a CCS after a HelloRetryRequest
+			 * comes before the real, plaintext ServerHello. */
+			if (r == 1 && of->hrr && !c->server_hello)
+				ts_tls_stream_set_encrypted(&of->tls[dir], false);
 			if (r == 1 && c->version != TS_TLS13 && c->server_hello && !of->cert_seen)
 				c->resumed = true; /* abbreviated handshake: no certificate, straight to CCS */
 			break;
@@ -495,6 +502,8 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 		}
 		else if (ev->hs_type == TS_HS_SERVER_HELLO && r == 1 && !c->server_hello)
 			on_server_hello(of, ev->body, ev->body_len);
+		else if (ev->hs_type == TS_HS_HELLO_RETRY_REQUEST && r == 1)
+			of->hrr = true;
 		else if (ev->hs_type == TS_HS_CERTIFICATE && r == 1)
 			on_certificate(of, ev->body, ev->body_len);
 		break;
