@@ -231,12 +231,15 @@ void ts_report_observe_tls(struct ts_report_observe *ro, const struct ts_obs_tls
 	for (size_t i = 0; i < c->n_certs; i++)
 		fprintf(r->out, "%scert %zu: %s  (issuer %s, sha1 %s)\n", ind, i, c->certs[i].subject,
 		        c->certs[i].issuer, c->certs[i].sha1);
-	for (size_t i = 0; i < c->n_alerts; i++)
-		fprintf(r->out, "%s%salert from %s: %s %s%s\n", ind, ts_report_tone(r, TS_TONE_WARN),
-		        c->alerts[i].from_server ? "server" : "client",
-		        c->alerts[i].encrypted ? "(encrypted)" : ts_alert_level_name(c->alerts[i].level),
-		        c->alerts[i].encrypted ? "" : ts_alert_name(c->alerts[i].description),
-		        ts_report_reset(r));
+	for (size_t i = 0; i < c->n_alerts; i++) {
+		const struct ts_obs_alert *al = &c->alerts[i];
+		if (al->encrypted)
+			fprintf(r->out, "%salert from %s (encrypted)\n", ind, al->from_server ? "server" : "client");
+		else
+			fprintf(r->out, "%s%salert from %s: %s %s%s\n", ind, ts_report_tone(r, TS_TONE_WARN),
+			        al->from_server ? "server" : "client", ts_alert_level_name(al->level),
+			        ts_alert_name(al->description), ts_report_reset(r));
+	}
 	for (size_t i = 0; i < c->n_exchanges; i++) {
 		const struct ts_obs_exchange *x = &c->exchanges[i];
 		char xt[32];
@@ -250,10 +253,20 @@ void ts_report_observe_tls(struct ts_report_observe *ro, const struct ts_obs_tls
 	}
 	if (c->exchanges_dropped)
 		fprintf(r->out, "%s(%zu more exchanges not kept)\n", ind, c->exchanges_dropped);
-	if (c->gap_bytes || c->midstream || c->truncated || c->error[0])
-		fprintf(r->out, "%s%s%s%s%s%s\n", ind, ts_report_tone(r, TS_TONE_WARN),
-		        c->midstream ? "seen from the middle; " : "", c->truncated ? "truncated; " : "",
-		        c->error, ts_report_reset(r));
+	if (c->gap_bytes || c->midstream || c->truncated || c->error[0]) {
+		char note[700] = "";
+		size_t n = 0;
+		if (c->midstream)
+			n += (size_t)snprintf(note + n, sizeof note - n, "%sseen from the middle", n ? "; " : "");
+		if (c->gap_bytes && n < sizeof note)
+			n += (size_t)snprintf(note + n, sizeof note - n, "%s%llu bytes missing from the capture",
+			                      n ? "; " : "", (unsigned long long)c->gap_bytes);
+		if (c->truncated && n < sizeof note)
+			n += (size_t)snprintf(note + n, sizeof note - n, "%struncated by a limit", n ? "; " : "");
+		if (c->error[0] && n < sizeof note)
+			snprintf(note + n, sizeof note - n, "%s%s", n ? "; " : "", c->error);
+		fprintf(r->out, "%s%s%s%s\n", ind, ts_report_tone(r, TS_TONE_WARN), note, ts_report_reset(r));
+	}
 }
 
 void ts_report_observe_dns(struct ts_report_observe *ro, const struct ts_obs_dns *d)
