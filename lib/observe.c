@@ -830,8 +830,10 @@ static void on_flow_end(void *ctx, struct ts_flow *f, enum ts_flow_end why)
 		c->server_port = f->key.port[1 - cd];
 		c->bytes_to_server = f->bytes[cd];
 		c->bytes_to_client = f->bytes[1 - cd];
-		if (!of->saw_hello)
+		if (!of->saw_hello && !of->tcp[cd].syn && !of->tcp[1 - cd].syn)
 			c->midstream = true;
+		else if (!of->saw_hello && c->gap_bytes > 0)
+			set_error(of, "the ClientHello was lost in a gap of the capture");
 		const char *name = ts_dns_names_lookup(o->names, &c->server);
 		if (name)
 			snprintf(c->dns_name, sizeof c->dns_name, "%s", name);
