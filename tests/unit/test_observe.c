@@ -169,6 +169,16 @@ static void names_starttls_protocols_from_the_preamble(void **state)
 	client_hello(&c, "db.example.test");
 	ts_observe_free(c.o);
 	assert_string_equal(s.starttls, "postgres");
+	/* LDAP: an ExtendedRequest naming the StartTLS OID (RFC 4511 4.14) */
+	c = (struct conv){ .o = engine(&s, NULL), .port = 389, .client_last = 1 };
+	handshake(&c);
+	static const char ldap_req[] = "\x30\x1d\x02\x01\x01\x77\x18\x80\x16" "1.3.6.1.4.1.1466.20037";
+	static const char ldap_resp[] = "\x30\x0c\x02\x01\x01\x78\x07\x0a\x01\x00\x04\x00\x04\x00";
+	frame(&c, 0, TS_TCP_ACK, ldap_req, sizeof ldap_req - 1);
+	frame(&c, 1, TS_TCP_ACK, ldap_resp, sizeof ldap_resp - 1);
+	client_hello(&c, "dir.example.test");
+	ts_observe_free(c.o);
+	assert_string_equal(s.starttls, "ldap");
 	/* TLS from the first byte on an odd port: no STARTTLS */
 	c = (struct conv){ .o = engine(&s, NULL), .port = 8443, .client_last = 1 };
 	handshake(&c);
