@@ -765,8 +765,6 @@ static void on_tcp_data(void *ctx, const uint8_t *data, size_t len, int64_t ts)
 				return;
 			if (!of->conn->client_hello)
 				of->conn->midstream = true;
-			if (off > 0)
-				of->conn->gap_bytes += 0;
 			tls_feed(of, dir, p + off, n - off);
 			return;
 		}
