@@ -912,8 +912,13 @@ int ts_observe_packet(struct ts_observe *o, int linktype, const uint8_t *frame, 
 	of->flow = f;
 	of->now = ts_us;
 	if (pkt.proto == 17) {
-		if (of->kind == KIND_DNS && pkt.payload_len > 0)
+		if (of->kind == KIND_DNS && pkt.payload_len > 0) {
 			emit_dns(of, f, dir, false, pkt.payload, pkt.payload_len, ts_us);
+			/* A response ends a DNS exchange over UDP: free the slot now
+			 * rather than let busy resolvers fill the table. */
+			if (o->dns->response && !(pkt.sport == 5353 && pkt.dport == 5353))
+				ts_flow_remove(o->flows, f);
+		}
 		return 0;
 	}
 	/* TCP: the client is who sent the bare SYN; else who spoke first. */

@@ -244,6 +244,53 @@ static void a_reused_port_starts_a_new_connection(void **state)
 	assert_string_equal(s.sni, "second.example.test");
 }
 
+static void udp(struct ts_observe *o, int from_server, const uint8_t *dns, size_t len)
+{
+	struct ts_buf b;
+	ts_buf_init(&b);
+	ts_buf_put_u8(&b, 0x45);
+	ts_buf_put_u8(&b, 0);
+	ts_buf_put_u16(&b, (uint16_t)(28 + len));
+	ts_buf_put_u32(&b, 0);
+	ts_buf_put_u8(&b, 64);
+	ts_buf_put_u8(&b, 17);
+	ts_buf_put_u16(&b, 0);
+	uint8_t cl[4] = { 10, 0, 0, 1 }, sv[4] = { 10, 0, 0, 53 };
+	ts_buf_put(&b, from_server ? sv : cl, 4);
+	ts_buf_put(&b, from_server ? cl : sv, 4);
+	ts_buf_put_u16(&b, from_server ? 53 : 33333);
+	ts_buf_put_u16(&b, from_server ? 33333 : 53);
+	ts_buf_put_u16(&b, (uint16_t)(8 + len));
+	ts_buf_put_u16(&b, 0);
+	ts_buf_put(&b, dns, len);
+	struct ts_error err;
+	assert_int_equal(ts_observe_packet(o, DLT_RAW, b.data, b.len, 1000, &err), 0);
+	ts_buf_clear(&b);
+}
+
+static void dns_over_udp_frees_the_flow_after_the_answer(void **state)
+{
+	struct seen s;
+	struct ts_observe *o = engine(&s, NULL);
+	static const uint8_t q[] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+	                             1, 'a', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1 };
+	uint8_t r[sizeof q];
+	memcpy(r, q, sizeof q);
+	r[2] = 0x81;
+	r[3] = 0x80;
+	for (int i = 0; i < 2; i++) {
+		udp(o, 0, q, sizeof q);
+		udp(o, 1, r, sizeof r);
+	}
+	struct ts_observe_stats st;
+	ts_observe_get_stats(o, &st);
+	assert_int_equal(s.dns, 4);
+	assert_string_equal(s.dns_qname, "a.test");
+	assert_int_equal(st.flows, 2); /* the same ports twice: two exchanges, two flows */
+	assert_int_equal(st.dns_messages, 4);
+	ts_observe_free(o);
+}
+
 static void caps_flows_and_counts_evictions(void **state)
 {
 	struct seen s;
@@ -294,6 +341,7 @@ int main(void)
 		cmocka_unit_test(names_starttls_protocols_from_the_preamble),
 		cmocka_unit_test(dns_over_tcp_names_the_server),
 		cmocka_unit_test(a_reused_port_starts_a_new_connection),
+		cmocka_unit_test(dns_over_udp_frees_the_flow_after_the_answer),
 		cmocka_unit_test(caps_flows_and_counts_evictions),
 		cmocka_unit_test(overhead_follows_version_and_suite),
 	};
