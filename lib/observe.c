@@ -460,10 +460,6 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 		of->records++;
 		if (ev->content_type == TS_CT_CHANGE_CIPHER_SPEC) {
 			of->ccs[r] = true;
-			/* TLS 1.3 middlebox compatibility: a CCS after a HelloRetryRequest
-			 * comes before the real, plaintext ServerHello. */
-			if (r == 1 && of->hrr && !c->server_hello)
-				ts_tls_stream_set_encrypted(&of->tls[dir], false);
 			if (r == 1 && c->version != TS_TLS13 && c->server_hello && !of->cert_seen)
 				c->resumed = true; /* abbreviated handshake: no certificate, straight to CCS */
 			break;

@@ -1014,10 +1014,11 @@ static void learn_server_hello(struct ts_tls_stream *s, const uint8_t *body, siz
 	ts_reader_init(&rd, body, len);
 	if (ts_parse_server_hello(&rd, &sh, NULL) != 0)
 		return;
-	if (sh.is_hrr)
-		return;
+	/* A HelloRetryRequest already settles TLS 1.3, so the compatibility CCS
+	 * that may follow it does not start encryption; the real ServerHello does. */
 	s->version = sh.selected_version;
-	s->suite = sh.suite;
+	if (!sh.is_hrr)
+		s->suite = sh.suite;
 }
 
 /* The next complete handshake message in s->hs, if any. */

@@ -564,6 +564,21 @@ static void server_hello_and_hrr(void **state)
 	assert_int_equal(ev.hs_type, TS_HS_HELLO_RETRY_REQUEST);
 	assert_string_equal(ts_hs_type_name(ev.hs_type), "hello_retry_request");
 	assert_false(s.encrypted);
+	/* The compatibility CCS after a HelloRetryRequest starts no encryption:
+	 * the real ServerHello that follows is still read in the clear. */
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x14\x03\x03\x00\x01\x01", 6);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.kind, TS_EV_RECORD);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.kind, TS_EV_CHANGE_CIPHER_SPEC);
+	assert_false(s.encrypted);
+	rec.data[5 + 4 + 2] ^= 0xff; /* no longer the HelloRetryRequest random */
+	ts_tls_stream_feed(&s, rec.data, rec.len);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_false(ev.encrypted);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.hs_type, TS_HS_SERVER_HELLO);
+	assert_true(s.encrypted);
 	ts_tls_stream_clear(&s);
 	ts_buf_clear(&rec);
 	ts_buf_clear(&b);
