@@ -646,6 +646,7 @@ struct xfer {
 	uint64_t body_bytes;
 	struct ts_buf body;
 	char *content_encoding;
+	bool chunked;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -742,10 +743,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 			e--;
 		free(x->content_encoding);
 		x->content_encoding = e > s ? strndup(p + s, e - s) : NULL;
+	} else if (len > 18 && strncasecmp(p, "transfer-encoding:", 18) == 0) {
+		x->chunked = memmem(p, len, "chunked", 7) != NULL;
 	} else if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* A new response (after 1xx): forget the previous one's headers. */
 		free(x->content_encoding);
 		x->content_encoding = NULL;
+		x->chunked = false;
 	}
 	return len;
 }
@@ -783,6 +787,10 @@ static bool start_job(struct crawl *c, const struct job *j)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 	                 (long)(cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS));
 	curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	/* The browser-encoded fetch counts the body as it travels: compressed,
+	 * and with its chunked framing, which the observer sees too. */
+	if (j->encoded)
+		curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 0L);
 	long version = CURL_HTTP_VERSION_2TLS;
 	if (cfg->http_version == 11)
 		version = CURL_HTTP_VERSION_1_1;
@@ -894,6 +902,7 @@ static void finish(struct crawl *c, struct xfer *x, CURLcode result)
 	f->header_bytes = header_size > 0 ? (uint64_t)header_size : 0;
 	f->body_bytes = x->body_bytes;
 	f->content_encoding = x->content_encoding;
+	f->chunked = x->chunked;
 	x->content_encoding = NULL;
 	if (result != CURLE_OK) {
 		char msg[CURL_ERROR_SIZE + 64];
@@ -1155,6 +1164,17 @@ static int get_uint(struct loader *l, json_t *o, const char *field, bool require
 	return TS_OK;
 }
 
+static int get_bool(struct loader *l, json_t *o, const char *field, bool *out)
+{
+	json_t *v = json_object_get(o, field);
+	if (v == NULL || json_is_null(v))
+		return TS_OK;
+	if (!json_is_boolean(v))
+		return bad(l, field, "true or false", v);
+	*out = json_is_true(v);
+	return TS_OK;
+}
+
 static int load_fetch(struct loader *l, json_t *o, const char *field, struct ts_catalog_fetch *f)
 {
 	json_t *v = json_object_get(o, field);
@@ -1170,7 +1190,8 @@ static int load_fetch(struct loader *l, json_t *o, const char *field, struct ts_
 	    (rc = get_uint(l, v, "header_bytes", true, MAX_SIZE_FIELD, &f->header_bytes)) == TS_OK &&
 	    (rc = get_uint(l, v, "body_bytes", true, MAX_SIZE_FIELD, &f->body_bytes)) == TS_OK &&
 	    (rc = get_string(l, v, "content_encoding", false, &f->content_encoding)) == TS_OK &&
-	    (rc = get_string(l, v, "error", false, &f->error)) == TS_OK) {
+	    (rc = get_string(l, v, "error", false, &f->error)) == TS_OK &&
+	    (rc = get_bool(l, v, "chunked", &f->chunked)) == TS_OK) {
 		f->status = (long)status;
 		f->done = true;
 		l->path[plen] = '\0';

@@ -9,11 +9,12 @@ static json_t *fetch_json(const struct ts_catalog_fetch *f)
 {
 	if (!f->done)
 		return json_null();
-	return json_pack("{s:I, s:I, s:I, s:o, s:o}",
+	return json_pack("{s:I, s:I, s:I, s:o, s:b, s:o}",
 	                 "status", (json_int_t)f->status,
 	                 "header_bytes", (json_int_t)f->header_bytes,
 	                 "body_bytes", (json_int_t)f->body_bytes,
 	                 "content_encoding", ts_json_string_or_null(f->content_encoding),
+	                 "chunked", f->chunked,
 	                 "error", ts_json_string_or_null(f->error));
 }
 

@@ -48,7 +48,9 @@ struct ts_catalog_fetch {
 	bool done;                  /* fetched (even if the status is an error) */
 	long status;                /* HTTP status, 0 when the transfer failed */
 	uint64_t header_bytes;      /* response header bytes as HTTP/1.1 text (curl's count) */
-	uint64_t body_bytes;        /* body bytes as they travelled (compressed if encoded) */
+	uint64_t body_bytes;        /* identity: decoded body; encoded: as it travelled
+	                             * (compressed, and with chunked framing if chunked) */
+	bool chunked;               /* Transfer-Encoding: chunked */
 	char *content_encoding;     /* Content-Encoding received, NULL for none */
 	char *error;                /* why the transfer failed, NULL when it did not */
 };

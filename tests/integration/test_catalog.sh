@@ -21,19 +21,22 @@ run "$TLSSCOPE" catalog "$base/" --ca "$site/cert.pem" --resolve "$resolve" --ht
 expect "catalog of the test site exits 0" 0
 expect_out "the summary counts the pages" "pages \.+ 16"
 
-# Every page and resource: the sizes the catalog recorded are the ones curl sees.
+# Every page and resource: the sizes the catalog recorded are the ones curl sees
+# (curl --raw keeps the chunked framing of compressed responses, as the wire does).
 cat >"$TS_TMP/check.py" <<'PY'
 import json, subprocess, sys, os
 cat = json.load(open(sys.argv[1]))
 ca, resolve, www = sys.argv[2], sys.argv[3], sys.argv[4]
 bad = []
+body = sys.argv[1] + ".body"
 def curl(url, enc):
     ua = "User-Agent: " + cat["user_agent"]
-    out = subprocess.run(["curl", "-s", "--http1.1", "--cacert", ca, "--resolve", resolve, "-H", ua,
-                          "-H", "Accept-Encoding: " + enc, "-o", "/dev/null",
-                          "-w", "%{http_code} %{size_header} %{size_download}", url],
+    raw = ["--raw"] if enc != "identity" else []   # the observer sees chunked framing
+    out = subprocess.run(["curl", "-s", "--http1.1"] + raw + [ "--cacert", ca, "--resolve", resolve, "-H", ua,
+                          "-H", "Accept-Encoding: " + enc, "-o", body,
+                          "-w", "%{http_code} %{size_header}", url],
                          capture_output=True, text=True, timeout=30).stdout.split()
-    return [int(x) for x in out]
+    return [int(x) for x in out] + [os.path.getsize(body)]
 n = 0
 for e in cat["pages"] + cat["resources"]:
     for key, enc in (("identity", "identity"), ("encoded", "gzip, deflate, br")):
