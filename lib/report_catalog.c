@@ -1,8 +1,10 @@
 #include "tlsscope/report_catalog.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static json_t *fetch_json(const struct ts_catalog_fetch *f)
@@ -176,4 +178,103 @@ void ts_report_catalog_progress(const struct ts_catalog_progress *p)
 	        p->pages_known, p->fetches_done, p->fetches_queued, len > 40 ? "..." : "",
 	        len > 40 ? url + len - 40 : url);
 	fflush(stderr);
+}
+
+/* The URL without the site's scheme://host:port, for short lines. */
+static const char *short_url(const struct ts_catalog *cat, const char *url)
+{
+	const char *p = strstr(url, "://");
+	if (p == NULL)
+		return url;
+	p = strchr(p + 3, '/');
+	return p != NULL ? p : url;
+}
+
+static void clock_text(double t, char *buf, size_t len)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char hms[16];
+	strftime(hms, sizeof hms, "%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03d", hms, (int)((t - (double)secs) * 1000) % 1000);
+}
+
+static json_t *guess_json(const struct ts_catalog *cat, const struct ts_id_guess *g)
+{
+	return json_pack("{s:s, s:f, s:I, s:s, s:I}",
+	                 "url", cat->entries[g->entry].url,
+	                 "confidence", round(g->confidence * 1000) / 1000,
+	                 "expected_bytes", (json_int_t)g->expected,
+	                 "encoding", g->encoded ? "encoded" : "identity",
+	                 "subresources_matched", (json_int_t)g->subresources_matched);
+}
+
+void ts_report_identify(struct ts_report *r, const struct ts_catalog *cat,
+                        const struct ts_id_input *in, const struct ts_id_result *res)
+{
+	if (!r->json) {
+		ts_report_heading(r, "Page loads");
+		ts_report_line(r, "site", TS_TONE_PLAIN, "%s:%d (%zu pages in the catalog)", cat->host,
+		               cat->port, ts_catalog_page_count(cat));
+		ts_report_line(r, "connections to the site", res->conns_site ? TS_TONE_PLAIN : TS_TONE_WARN,
+		               "%zu (%zu other TLS connections ignored)", res->conns_site, res->conns_other);
+		ts_report_line(r, "responses", TS_TONE_PLAIN, "%zu in %zu page loads", res->responses,
+		               res->n_loads);
+		if (res->n_loads > 0)
+			fputc('\n', r->out);
+	}
+	for (size_t i = 0; i < res->n_loads; i++) {
+		const struct ts_id_load *L = &res->loads[i];
+		const struct ts_id_conn *c = &in->conns[L->conn];
+		const struct ts_id_guess *g = L->n_guesses > 0 ? &L->guesses[0] : NULL;
+		const struct ts_id_guess *g2 = L->n_guesses > 1 ? &L->guesses[1] : NULL;
+		const char *redirect = L->redirect_entry >= 0 ? cat->entries[L->redirect_entry].url : NULL;
+		if (r->json) {
+			json_t *guesses = json_array();
+			for (size_t k = 0; k < L->n_guesses; k++)
+				json_array_append_new(guesses, guess_json(cat, &L->guesses[k]));
+			json_t *o = json_pack("{s:s, s:f, s:o, s:o, s:o, s:I, s:b, s:b, s:o, s:I, s:o, s:o}",
+				"type", "page_load",
+				"t", L->t,
+				"page", g ? json_string(cat->entries[g->entry].url) : json_null(),
+				"confidence", g ? json_real(round(g->confidence * 1000) / 1000) : json_null(),
+				"runner_up", g2 ? json_string(cat->entries[g2->entry].url) : json_null(),
+				"observed_bytes", (json_int_t)L->observed,
+				"http2", L->h2,
+				"unknown", L->unknown,
+				"redirect_from", ts_json_string_or_null(redirect),
+				"responses", (json_int_t)L->responses,
+				"guesses", guesses,
+				"server", json_pack("{s:s, s:i, s:i}", "ip", c->server_addr, "port", c->server_port,
+				                    "client_port", c->client_port));
+			ts_report_json(r, o);
+			continue;
+		}
+		char when[32];
+		clock_text(L->t, when, sizeof when);
+		enum ts_tone tone = L->unknown || g == NULL ? TS_TONE_DIM
+		                  : g->confidence >= 0.8 ? TS_TONE_BAD
+		                  : g->confidence >= 0.4 ? TS_TONE_WARN : TS_TONE_PLAIN;
+		fprintf(r->out, "%s  %s%-40s %3.0f%%%s", when, ts_report_tone(r, tone),
+		        g ? short_url(cat, cat->entries[g->entry].url) : "?", g ? g->confidence * 100 : 0.0,
+		        tone == TS_TONE_PLAIN ? "" : ts_report_reset(r));
+		if (g2 != NULL)
+			fprintf(r->out, "  runner-up %s %.0f%%", short_url(cat, cat->entries[g2->entry].url),
+			        g2->confidence * 100);
+		fprintf(r->out, "  (%llu B, %zu responses%s%s%s%s)", (unsigned long long)L->observed,
+		        L->responses, L->h2 ? ", HTTP/2: burst totals only" : "",
+		        redirect ? ", via " : "", redirect ? short_url(cat, redirect) : "",
+		        L->unknown ? ", no page of this size" : "");
+		fputc('\n', r->out);
+	}
+	if (r->json) {
+		ts_report_json(r, json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I}",
+			"type", "identify_summary", "host", cat->host, "port", cat->port,
+			"pages", (json_int_t)ts_catalog_page_count(cat),
+			"connections_site", (json_int_t)res->conns_site,
+			"connections_other", (json_int_t)res->conns_other,
+			"responses", (json_int_t)res->responses,
+			"page_loads", (json_int_t)res->n_loads));
+	}
 }

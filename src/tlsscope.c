@@ -13,6 +13,7 @@ struct command {
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version of tlsscope and of the libraries it uses" },
 	{ "catalog", cmd_catalog, "crawl an HTTPS site and record the size of every page (JSON catalog)" },
+	{ "identify", cmd_identify, "name the pages behind encrypted responses, using a site catalog" },
 };
 
 static void usage(FILE *f)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "tlsscope/catalog.h"
+#include "tlsscope/identify.h"
 #include "tlsscope/report.h"
 
 /* The catalog as one JSON document (format in docs/json.md), ending with a
@@ -19,5 +20,11 @@ void ts_report_catalog_summary(struct ts_report *r, const struct ts_catalog *cat
 
 /* One progress bar line on stderr, redrawn in place; call with NULL to end it. */
 void ts_report_catalog_progress(const struct ts_catalog_progress *p);
+
+/* identify: one line per page load (time, guessed page, confidence,
+ * runner-up) for people, or one {"type":"page_load"} JSON line per load and
+ * a final {"type":"identify_summary"} line (docs/json.md). */
+void ts_report_identify(struct ts_report *r, const struct ts_catalog *cat,
+                        const struct ts_id_input *in, const struct ts_id_result *res);
 
 #endif
