@@ -20,10 +20,17 @@
 #define SOFTMAX_K 2.0
 #define EXTRA_PENALTY 1.0        /* explaining a burst with unrelated extra bytes costs this */
 #define H2_CONTROL_REQUEST 13    /* client bursts this small carry only HTTP/2 control frames */
+#define H2_PREFACE_REQUEST_MAX 100
+#define H2_PREFACE_RESPONSE_MAX 600
+#define MIN_RESPONSE 64
 #define H2_FRAME 9
 #define H2_MAX_FRAME 16384
 #define TLS13_TICKETS_MIN 300    /* two session tickets, as OpenSSL sends by default */
 #define TLS13_TICKETS_MAX 700
+#define TICKETS_SEARCH_MIN 100   /* learnt bytes per ticket are looked for in this range */
+#define TICKETS_SEARCH_MAX 600
+#define TICKETS_SLACK 2
+#define LEARNT_EXTRA_PENALTY 0.2
 
 /* ---- input ---- */
 
@@ -108,6 +115,14 @@ static int observe_line(struct ts_id_input *in, json_t *o, size_t line, struct t
 	}
 	json_t *alpn = json_object_get(o, "alpn");
 	c.h2 = json_is_string(alpn) && strcmp(json_string_value(alpn), "h2") == 0;
+	json_t *offered = json_object_get(o, "alpn_offered");
+	for (size_t k = 0; k < json_array_size(offered); k++) {
+		json_t *a = json_array_get(offered, k);
+		if (json_is_string(a) && strcmp(json_string_value(a), "h2") == 0)
+			c.h2_offered = true;
+	}
+	if (json_is_string(alpn))
+		c.h2_offered = false;   /* the choice was seen */
 	get_number(o, "ts", &c.t_start);
 	json_t *ex = json_object_get(o, "exchanges");
 	if (ex != NULL && !json_is_array(ex))
@@ -131,6 +146,9 @@ static int observe_line(struct ts_id_input *in, json_t *o, size_t line, struct t
 		if (!get_number(x, "response_plaintext_min", &size_min) || !(size_min >= 0) || size_min > size)
 			size_min = size;
 		get_number(x, "request_plaintext_estimate", &req);
+		double records = 0;
+		if (get_number(x, "response_records", &records) && records > 0 && records < 1e9)
+			r->records = (uint32_t)records;
 		if (size == 0)
 			continue;   /* a request without response (yet) */
 		r->t = t;
@@ -190,9 +208,14 @@ bool ts_identify_conn_matches(const struct ts_catalog *cat, const struct ts_id_c
 
 /* ---- the model ---- */
 
+/* What a connection carries: HTTP/1.x, HTTP/2, or unknown (TLS 1.3 hides
+ * the ALPN choice, and the client offered h2). */
+enum { PROTO_H1, PROTO_H2, PROTO_EITHER };
+
 struct settings {
 	double window, tol_rel, max_error;
 	double tol, h2_tol;
+	double extra_penalty;   /* cost of explaining a burst with extra bytes */
 };
 
 /* Predicted document sizes of an entry: [0] encoded, [1] identity; 0 = unknown. */
@@ -242,7 +265,7 @@ static double distance(const struct ts_id_response *r, uint64_t expected, double
 		double d2 = e < lo2 ? lo2 - e : e > hi2 ? e - hi2 : 0;
 		if (d2 < d) {
 			d = d2;
-			*penalty = EXTRA_PENALTY;
+			*penalty = -1;   /* the caller applies settings.extra_penalty */
 		}
 	}
 	return d;
@@ -251,22 +274,25 @@ static double distance(const struct ts_id_response *r, uint64_t expected, double
 /* Error in tolerances of a response against an entry's model; *which says
  * which prediction (encoded or identity) fitted best. */
 static double model_error(const struct settings *s, const struct model *m,
-                          const struct ts_id_response *r, bool h2, int *which, uint64_t *expected)
+                          const struct ts_id_response *r, int proto, int *which, uint64_t *expected)
 {
-	const uint64_t *pred = h2 ? m->h2 : m->h1;
 	double best = INFINITY;
-	for (int k = 0; k < 2; k++) {
-		if (pred[k] == 0)
+	for (int k = 0; k < 4; k++) {
+		bool h2 = k >= 2;
+		if ((h2 && proto == PROTO_H1) || (!h2 && proto == PROTO_H2))
+			continue;
+		const uint64_t *pred = h2 ? m->h2 : m->h1;
+		if (pred[k % 2] == 0)
 			continue;
 		double penalty;
-		double tol = (h2 ? s->h2_tol : s->tol) + s->tol_rel * (double)pred[k];
-		double err = distance(r, pred[k], &penalty) / tol + penalty;
+		double tol = (h2 ? s->h2_tol : s->tol) + s->tol_rel * (double)pred[k % 2];
+		double err = distance(r, pred[k % 2], &penalty) / tol + (penalty < 0 ? s->extra_penalty : 0);
 		if (err < best) {
 			best = err;
 			if (which != NULL)
-				*which = k;
+				*which = k % 2;
 			if (expected != NULL)
-				*expected = pred[k];
+				*expected = pred[k % 2];
 		}
 	}
 	return best;
@@ -276,11 +302,13 @@ struct event {
 	double t;
 	size_t conn;
 	struct ts_id_response r;
-	bool h2;
+	int h2;                 /* PROTO_* */
+	bool first_tls13;       /* the first response of a TLS 1.3 connection */
 };
 
 struct work_load {
 	struct ts_id_load out;
+	int proto;                     /* of the document's connection */
 	struct ts_id_response doc;
 	double last_t;
 	long pending_target;           /* redirect target awaiting its response, or -1 */
@@ -307,7 +335,7 @@ static int cmp_event(const void *a, const void *b)
 }
 
 /* Pages nearest to a response, best first, at most cap. */
-static size_t nearest_pages(const struct matcher *m, const struct ts_id_response *r, bool h2,
+static size_t nearest_pages(const struct matcher *m, const struct ts_id_response *r, int h2,
                             size_t *out, double *errs, size_t cap)
 {
 	size_t n = 0;
@@ -334,16 +362,20 @@ static size_t nearest_pages(const struct matcher *m, const struct ts_id_response
 	return n;
 }
 
-static bool matches_subresource(const struct matcher *m, const struct work_load *w,
-                                const struct ts_id_response *r, bool h2)
+/* The smallest error of r against a sub-resource of the load's candidates. */
+static double subresource_error(const struct matcher *m, const struct work_load *w,
+                                const struct ts_id_response *r, int h2)
 {
+	double best = INFINITY;
 	for (size_t c = 0; c < w->n_cands; c++) {
 		const struct ts_catalog_entry *p = &m->cat->entries[w->cands[c]];
-		for (size_t k = 0; k < p->n_subresources; k++)
-			if (model_error(&m->s, &m->models[p->subresources[k]], r, h2, NULL, NULL) <= SUB_MATCH_ERROR)
-				return true;
+		for (size_t k = 0; k < p->n_subresources; k++) {
+			double e = model_error(&m->s, &m->models[p->subresources[k]], r, h2, NULL, NULL);
+			if (e < best)
+				best = e;
+		}
 	}
-	return false;
+	return best;
 }
 
 static long redirect_target(const struct matcher *m, size_t entry)
@@ -355,20 +387,31 @@ static long redirect_target(const struct matcher *m, size_t entry)
 	return t != NULL ? (long)(t - m->cat->entries) : -1;
 }
 
+/* The pages the document could be: only these claim the responses that follow. */
+static void set_candidates(const struct matcher *m, struct work_load *w,
+                           const struct ts_id_response *r, int h2)
+{
+	double errs[LOAD_CANDIDATES];
+	size_t n = nearest_pages(m, r, h2, w->cands, errs, LOAD_CANDIDATES);
+	w->n_cands = 0;
+	while (w->n_cands < n && errs[w->n_cands] <= DOC_MATCH_ERROR)
+		w->n_cands++;
+}
+
 static void start_load(const struct matcher *m, struct work_load *w, const struct event *ev)
 {
 	*w = (struct work_load){ .pending_target = -1 };
 	w->out.t = ev->t;
 	w->out.conn = ev->conn;
 	w->out.observed = ev->r.size;
-	w->out.h2 = ev->h2;
+	w->out.h2 = ev->h2 != PROTO_H1;
+	w->proto = ev->h2;
 	w->out.redirect_entry = -1;
 	w->out.responses = 1;
 	w->doc = ev->r;
 	w->last_t = ev->t;
-	double errs[LOAD_CANDIDATES];
-	w->n_cands = nearest_pages(m, &ev->r, ev->h2, w->cands, errs, LOAD_CANDIDATES);
-	if (w->n_cands > 0 && errs[0] <= DOC_MATCH_ERROR)
+	set_candidates(m, w, &ev->r, ev->h2);
+	if (w->n_cands > 0)
 		w->pending_target = redirect_target(m, w->cands[0]);
 }
 
@@ -390,7 +433,7 @@ static bool add_sub(struct work_load *w, const struct ts_id_response *r)
 static size_t count_sub_matches(const struct matcher *m, const struct work_load *w, size_t page)
 {
 	const struct ts_catalog_entry *p = &m->cat->entries[page];
-	if (p->n_subresources == 0 || w->n_subs == 0 || w->out.h2)
+	if (p->n_subresources == 0 || w->n_subs == 0 || w->proto == PROTO_H2)
 		return 0;
 	unsigned char used_small[256];
 	unsigned char *used = p->n_subresources <= sizeof used_small ? used_small
@@ -403,7 +446,7 @@ static size_t count_sub_matches(const struct matcher *m, const struct work_load 
 		for (size_t k = 0; k < p->n_subresources; k++) {
 			if (used[k])
 				continue;
-			if (model_error(&m->s, &m->models[p->subresources[k]], &w->subs[i], false, NULL, NULL) <=
+			if (model_error(&m->s, &m->models[p->subresources[k]], &w->subs[i], w->proto, NULL, NULL) <=
 			    SUB_MATCH_ERROR) {
 				used[k] = 1;
 				matched++;
@@ -427,7 +470,7 @@ static void rank(const struct matcher *m, struct work_load *w)
 		return;
 	for (size_t i = 0; i < m->n_pages; i++) {
 		size_t e = m->pages[i];
-		double err = model_error(&m->s, &m->models[e], &w->doc, L->h2, NULL, NULL);
+		double err = model_error(&m->s, &m->models[e], &w->doc, w->proto, NULL, NULL);
 		if (err < best_err)
 			best_err = err;
 		double score = -err;
@@ -460,7 +503,7 @@ static void rank(const struct matcher *m, struct work_load *w)
 		struct ts_id_guess *g = &L->guesses[pos];
 		int which = 0;
 		uint64_t expected = 0;
-		model_error(&m->s, &m->models[m->pages[i]], &w->doc, L->h2, &which, &expected);
+		model_error(&m->s, &m->models[m->pages[i]], &w->doc, w->proto, &which, &expected);
 		*g = (struct ts_id_guess){
 			.entry = m->pages[i], .score = scores[i],
 			.confidence = exp(SOFTMAX_K * (scores[i] - max_score)) / sum,
@@ -479,10 +522,11 @@ static void settings_from(const struct ts_id_config *cfg, struct settings *s)
 	if (cfg == NULL)
 		cfg = &d;
 	s->window = cfg->window > 0 ? cfg->window : 2.0;
-	s->tol = cfg->tolerance > 0 ? (double)cfg->tolerance : 48;
-	s->tol_rel = cfg->tolerance_rel > 0 ? cfg->tolerance_rel : 0.005;
+	s->tol = cfg->tolerance > 0 ? (double)cfg->tolerance : 16;
+	s->tol_rel = cfg->tolerance_rel > 0 ? cfg->tolerance_rel : 0.002;
 	s->h2_tol = cfg->h2_tolerance > 0 ? (double)cfg->h2_tolerance : 160;
 	s->max_error = cfg->max_error > 0 ? cfg->max_error : 6;
+	s->extra_penalty = EXTRA_PENALTY;
 }
 
 void ts_id_result_clear(struct ts_id_result *res)
@@ -512,21 +556,28 @@ static struct event *collect(const struct ts_catalog *cat, const struct ts_id_in
 		}
 		res->conns_site++;
 		size_t first = n;
+		int proto = c->h2 ? PROTO_H2 : c->h2_offered && c->version == 0x0304 ? PROTO_EITHER : PROTO_H1;
 		for (size_t k = 0; k < c->n_responses; k++) {
 			const struct ts_id_response *r = &c->responses[k];
-			if (c->h2 && n > first && r->request_size > 0 && r->request_size <= H2_CONTROL_REQUEST) {
+			if (proto != PROTO_H1 && n > first && r->request_size > 0 &&
+			    r->request_size <= H2_CONTROL_REQUEST) {
 				ev[n - 1].r.size += r->size;
 				ev[n - 1].r.size_min += r->size_min;
 				continue;
 			}
-			ev[n] = (struct event){ .t = r->t, .conn = i, .r = *r, .h2 = c->h2 };
+			/* HTTP/2's opening: the client preface and SETTINGS, answered by the
+			 * server's SETTINGS (and maybe session tickets), before any request. */
+			if (proto != PROTO_H1 && k == 0 && r->request_size > 0 &&
+			    r->request_size < H2_PREFACE_REQUEST_MAX && r->size < H2_PREFACE_RESPONSE_MAX)
+				continue;
+			/* No HTTP/1.x response is this small: HTTP/2 control frames, alerts. */
+			if (r->size < MIN_RESPONSE)
+				continue;
+			ev[n] = (struct event){ .t = r->t, .conn = i, .r = *r, .h2 = proto };
 			/* TLS 1.3 servers send their session tickets after the handshake; when
 			 * the request went out with the client's Finished they land in the
-			 * first response burst. */
-			if (k == 0 && c->version == 0x0304 && ev[n].r.extra_max == 0) {
-				ev[n].r.extra_min = TLS13_TICKETS_MIN;
-				ev[n].r.extra_max = TLS13_TICKETS_MAX;
-			}
+			 * first response burst (calibrate_tickets decides how many bytes). */
+			ev[n].first_tls13 = n == first && c->version == 0x0304 && r->extra_max == 0;
 			n++;
 		}
 	}
@@ -534,6 +585,86 @@ static struct event *collect(const struct ts_catalog *cat, const struct ts_id_in
 	qsort(ev, n, sizeof *ev, cmp_event);
 	*n_out = n;
 	return ev;
+}
+
+/* Session tickets the burst seems to carry: TLS records beyond what the
+ * response needs (a record holds at most 16 KiB of plaintext).  -1 unknown. */
+static int extra_records(const struct ts_id_response *r, int proto)
+{
+	if (r->records == 0)
+		return -1;
+	long needed = (long)((r->size + 16383) / 16384);
+	/* An HTTP/2 server's first burst also has its SETTINGS in a record. */
+	if (proto != PROTO_H1)
+		needed++;
+	long k = (long)r->records - (needed > 0 ? needed : 1);
+	return k > 0 ? (int)(k > 4 ? 4 : k) : 0;
+}
+
+/* The server's session tickets weigh the same on every connection: find the
+ * ticket size that, taken off the first responses of TLS 1.3 connections
+ * that carry extra records, makes the most of them fit a catalogued size
+ * exactly.  Two agreeing responses are needed; otherwise a wide range with a
+ * higher penalty is allowed.  Responses without extra records get no
+ * allowance at all. */
+static void calibrate_tickets(struct matcher *m, struct event *ev, size_t n)
+{
+	enum { SPAN = TICKETS_SEARCH_MAX - TICKETS_SEARCH_MIN + 1 };
+	unsigned *count = calloc(SPAN, sizeof *count);
+	size_t *stamp = calloc(SPAN, sizeof *stamp);
+	long best = -1;
+	for (size_t i = 0; i < n && count != NULL && stamp != NULL; i++) {
+		int k = ev[i].first_tls13 ? extra_records(&ev[i].r, ev[i].h2) : 0;
+		if (k <= 0)
+			continue;
+		for (size_t e = 0; e < m->cat->n_entries; e++) {
+			for (int v = 0; v < 4; v++) {
+				const uint64_t *pred = v < 2 ? m->models[e].h1 : m->models[e].h2;
+				if ((v < 2 && ev[i].h2 == PROTO_H2) || (v >= 2 && ev[i].h2 == PROTO_H1))
+					continue;
+				if (pred[v % 2] == 0)
+					continue;
+				double lo = ((double)ev[i].r.size_min - (double)pred[v % 2] - TICKETS_SLACK) / k;
+				double hi = ((double)ev[i].r.size - (double)pred[v % 2] + TICKETS_SLACK) / k;
+				if (lo < TICKETS_SEARCH_MIN)
+					lo = TICKETS_SEARCH_MIN;
+				if (hi > TICKETS_SEARCH_MAX)
+					hi = TICKETS_SEARCH_MAX;
+				for (long x = (long)ceil(lo); x <= (long)floor(hi); x++) {
+					size_t j = (size_t)(x - TICKETS_SEARCH_MIN);
+					if (stamp[j] != i + 1) {
+						stamp[j] = i + 1;
+						count[j]++;
+					}
+				}
+			}
+		}
+	}
+	unsigned most = 1;
+	for (size_t j = 0; count != NULL && j < SPAN; j++) {
+		if (count[j] > most) {
+			most = count[j];
+			best = (long)j + TICKETS_SEARCH_MIN;
+		}
+	}
+	free(count);
+	free(stamp);
+	for (size_t i = 0; i < n; i++) {
+		if (!ev[i].first_tls13)
+			continue;
+		int k = extra_records(&ev[i].r, ev[i].h2);
+		if (k == 0)
+			continue;
+		if (k > 0 && best > 0) {
+			ev[i].r.extra_min = (uint64_t)(k * best) - TICKETS_SLACK;
+			ev[i].r.extra_max = (uint64_t)(k * best) + TICKETS_SLACK;
+		} else {
+			ev[i].r.extra_min = TLS13_TICKETS_MIN;
+			ev[i].r.extra_max = TLS13_TICKETS_MAX;
+		}
+	}
+	if (best > 0)
+		m->s.extra_penalty = LEARNT_EXTRA_PENALTY;
 }
 
 int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
@@ -559,6 +690,7 @@ int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
 	}
 	if ((ev = collect(cat, in, res, &n_ev)) == NULL)
 		goto oom;
+	calibrate_tickets(&m, ev, n_ev);
 	for (size_t i = 0; i <= n_ev; i++) {
 		const struct event *e = i < n_ev ? &ev[i] : NULL;
 		if (e != NULL && have && e->t - w.last_t <= m.s.window) {
@@ -573,15 +705,18 @@ int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
 				w.out.responses++;
 				w.last_t = e->t;
 				w.pending_target = -1;
-				double errs[LOAD_CANDIDATES];
-				w.n_cands = nearest_pages(&m, &e->r, e->h2, w.cands, errs, LOAD_CANDIDATES);
+				set_candidates(&m, &w, &e->r, e->h2);
 				continue;
 			}
-			bool sub = matches_subresource(&m, &w, &e->r, e->h2);
+			/* A sub-resource of this page, or the next page?  Whichever fits
+			 * better; a response that fits neither stays with the load. */
+			double sub_err = subresource_error(&m, &w, &e->r, e->h2);
 			size_t best;
-			double best_err;
-			bool page_like = nearest_pages(&m, &e->r, e->h2, &best, &best_err, 1) == 1 &&
-			                 best_err <= DOC_MATCH_ERROR;
+			double page_err = INFINITY;
+			if (nearest_pages(&m, &e->r, e->h2, &best, &page_err, 1) != 1)
+				page_err = INFINITY;
+			bool sub = sub_err <= SUB_MATCH_ERROR && sub_err <= page_err;
+			bool page_like = page_err <= DOC_MATCH_ERROR;
 			if (sub || !page_like) {
 				if (!add_sub(&w, &e->r))
 					goto oom;

@@ -20,7 +20,7 @@ static const char usage_text[] =
 	"  --catalog FILE        the site catalog (required)\n"
 	"  --json                JSON lines instead of text\n"
 	"  --window SECONDS      responses this close belong to the same page load (default 2)\n"
-	"  --tolerance BYTES     size difference worth one point of error (default 48)\n";
+	"  --tolerance BYTES     size difference worth one point of error (default 16)\n";
 
 static bool read_file(const char *path, struct ts_buf *b, struct ts_error *err)
 {

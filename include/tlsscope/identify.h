@@ -40,6 +40,7 @@ struct ts_id_response {
 	uint64_t size;          /* plaintext estimate (upper bound) */
 	uint64_t size_min;      /* lower bound (CBC padding, unseen TLS 1.3 padding); <= size */
 	uint64_t request_size;  /* plaintext estimate of the request, 0 unknown */
+	uint32_t records;       /* TLS records in the burst, 0 unknown */
 	/* The burst may also carry unrelated bytes in [extra_min, extra_max] (e.g.
 	 * TLS 1.3 session tickets sent with the first response); 0, 0 for none. */
 	uint64_t extra_min, extra_max;
@@ -53,6 +54,8 @@ struct ts_id_conn {
 	uint16_t client_port;
 	uint16_t version;                 /* 0x0303, 0x0304; 0 unknown */
 	bool h2;                          /* ALPN chose h2 */
+	bool h2_offered;                  /* the client offered h2 and the choice was not seen
+	                                   * (TLS 1.3 encrypts it): either protocol is modelled */
 	double t_start;
 	struct ts_id_response *responses; /* owned by the input */
 	size_t n_responses;
@@ -80,8 +83,8 @@ bool ts_identify_conn_matches(const struct ts_catalog *cat, const struct ts_id_c
 
 struct ts_id_config {
 	double window;          /* s: a response this soon after the load's last belongs to it (0: 2.0) */
-	uint64_t tolerance;     /* bytes of size difference that cost one point (0: 48) */
-	double tolerance_rel;   /* plus this fraction of the expected size (0: 0.005) */
+	uint64_t tolerance;     /* bytes of size difference that cost one point (0: 16) */
+	double tolerance_rel;   /* plus this fraction of the expected size (0: 0.002) */
 	uint64_t h2_tolerance;  /* the same over HTTP/2 (0: 160) */
 	double max_error;       /* candidates further than this many tolerances are dropped (0: 6) */
 };
@@ -99,7 +102,7 @@ struct ts_id_load {
 	double t;               /* time of the document's request */
 	size_t conn;            /* input connection index of the document */
 	uint64_t observed;      /* document response size (plaintext estimate) */
-	bool h2;
+	bool h2;                /* HTTP/2, or possibly (ALPN choice hidden, h2 offered) */
 	bool unknown;           /* no page within max_error tolerances: guesses are weak */
 	long redirect_entry;    /* the catalogued redirect that led here, or -1 */
 	size_t responses;       /* responses attributed to the load, document included */
