@@ -228,6 +228,47 @@ static void tls13_session_tickets_in_the_first_burst(void **state)
 	assert_true(confidence(f, 0) > 0.8);
 }
 
+static void tickets_are_learnt_from_extra_records(void **state)
+{
+	struct fixture *f = *state;
+	/* Three connections whose first burst has two records more than the
+	 * response needs: two 265-byte tickets each. */
+	conn(f, "site.test", 0x0304, false, 1, 10.0, 20200 + 530);
+	conn(f, "site.test", 0x0304, false, 1, 20.0, 9200 + 530);
+	conn(f, "site.test", 0x0304, false, 1, 30.0, 12200 + 530);
+	f->in.conns[0].responses[0].records = 4;
+	f->in.conns[1].responses[0].records = 3;
+	f->in.conns[2].responses[0].records = 3;
+	identify(f);
+	assert_int_equal(f->res.n_loads, 3);
+	assert_string_equal(page(f, 0, 0), "https://site.test/d");
+	assert_string_equal(page(f, 1, 0), "https://site.test/e");
+	assert_string_equal(page(f, 2, 0), "https://site.test/c");
+	for (size_t i = 0; i < 3; i++)
+		assert_true(confidence(f, i) > 0.9);
+	/* One record only: no tickets in the burst, so no allowance for them. */
+	f->in.conns[2].responses[0].records = 1;
+	identify(f);
+	assert_true(f->res.loads[2].unknown);
+}
+
+static void hidden_alpn_models_both_protocols(void **state)
+{
+	struct fixture *f = *state;
+	/* TLS 1.3 hides the ALPN choice; h2 was offered.  The opening exchange
+	 * (preface and SETTINGS) is not a page; then one HTTP/2, one HTTP/1.1-sized
+	 * document on two connections. */
+	conn(f, "site.test", 0x0304, false, 2, 10.0, 40, 10.01, 20000 + 27 + 90);
+	conn(f, "site.test", 0x0304, false, 1, 20.0, 9200);
+	f->in.conns[0].h2_offered = f->in.conns[1].h2_offered = true;
+	f->in.conns[0].responses[0].request_size = 64;
+	identify(f);
+	assert_int_equal(f->res.n_loads, 2);
+	assert_true(f->res.loads[0].h2);
+	assert_string_equal(page(f, 0, 0), "https://site.test/d");
+	assert_string_equal(page(f, 1, 0), "https://site.test/e");
+}
+
 static void http2_bursts_are_modelled(void **state)
 {
 	struct fixture *f = *state;
@@ -293,6 +334,8 @@ int main(void)
 		T(other_sites_are_ignored_and_the_address_counts_without_sni),
 		T(a_size_far_from_every_page_is_unknown),
 		T(tls13_session_tickets_in_the_first_burst),
+		T(tickets_are_learnt_from_extra_records),
+		T(hidden_alpn_models_both_protocols),
 		T(http2_bursts_are_modelled),
 		T(observe_json_lines_are_read),
 		T(ambiguous_pages_are_counted),
