@@ -31,6 +31,9 @@
 #define TICKETS_SEARCH_MAX 600
 #define TICKETS_SLACK 2
 #define LEARNT_EXTRA_PENALTY 0.2
+#define TLS13_RECORD_WIRE 22     /* header 5, content type 1, AEAD tag 16 */
+#define REQUEST_BONUS 2.0        /* the request's size fits the path exactly */
+#define REQUEST_OVERHEAD_MAX 8192
 
 /* ---- input ---- */
 
@@ -124,6 +127,9 @@ static int observe_line(struct ts_id_input *in, json_t *o, size_t line, struct t
 	if (json_is_string(alpn))
 		c.h2_offered = false;   /* the choice was seen */
 	get_number(o, "ts", &c.t_start);
+	double unsolicited = 0;
+	if (get_number(o, "unsolicited_bytes", &unsolicited) && unsolicited > 0 && unsolicited < 1e12)
+		c.unsolicited_bytes = (uint64_t)unsolicited;
 	json_t *ex = json_object_get(o, "exchanges");
 	if (ex != NULL && !json_is_array(ex))
 		return ts_error_set(err, TS_E_MALFORMED, "line %zu: exchanges: expected an array", line);
@@ -322,6 +328,10 @@ struct matcher {
 	const struct ts_catalog *cat;
 	struct settings s;
 	struct model *models;          /* per catalog entry */
+	size_t *pathlen;               /* per catalog entry: bytes of path and query */
+	long request_overhead;         /* learnt, -1 unknown */
+	long ticket_bytes;             /* learnt, -1 unknown */
+	uint64_t unsolicited_mode;     /* most common unsolicited bytes of TLS 1.3 connections */
 	size_t *pages;                 /* entry indexes of the pages */
 	size_t n_pages;
 };
@@ -459,6 +469,51 @@ static size_t count_sub_matches(const struct matcher *m, const struct work_load 
 	return matched;
 }
 
+/* An HTTP/1.1 request is the client's constant headers plus the path. */
+static double request_bonus(const struct matcher *m, const struct work_load *w, size_t e)
+{
+	if (m->request_overhead < 0 || w->proto != PROTO_H1 || w->doc.request_size == 0)
+		return 0;
+	long d = (long)w->doc.request_size - (long)m->pathlen[e] - m->request_overhead;
+	if (d < 0)
+		d = -d;
+	return d == 0 ? REQUEST_BONUS : d <= 2 ? REQUEST_BONUS / 2 : 0;
+}
+
+/* The client's request overhead: for every HTTP/1.1 load, each candidate page
+ * votes for request size minus path length; the true value gets a vote from
+ * nearly every load, wrong ones scatter. */
+static void calibrate_requests(struct matcher *m, const struct work_load *wl, size_t n)
+{
+	unsigned *votes = calloc(REQUEST_OVERHEAD_MAX, sizeof *votes);
+	size_t *stamp = calloc(REQUEST_OVERHEAD_MAX, sizeof *stamp);
+	size_t voters = 0;
+	for (size_t i = 0; i < n && votes != NULL && stamp != NULL; i++) {
+		const struct work_load *w = &wl[i];
+		if (w->proto != PROTO_H1 || w->doc.request_size == 0 || w->n_cands == 0)
+			continue;
+		voters++;
+		for (size_t c = 0; c < w->n_cands; c++) {
+			long v = (long)w->doc.request_size - (long)m->pathlen[w->cands[c]];
+			if (v < 0 || v >= REQUEST_OVERHEAD_MAX || stamp[v] == i + 1)
+				continue;
+			stamp[v] = i + 1;
+			votes[v]++;
+		}
+	}
+	unsigned most = 0;
+	for (long v = 0; votes != NULL && v < REQUEST_OVERHEAD_MAX; v++) {
+		if (votes[v] > most) {
+			most = votes[v];
+			m->request_overhead = v;
+		}
+	}
+	if (most < 3 || most * 10 < voters * 3)
+		m->request_overhead = -1;
+	free(votes);
+	free(stamp);
+}
+
 static void rank(const struct matcher *m, struct work_load *w)
 {
 	struct ts_id_load *L = &w->out;
@@ -478,6 +533,7 @@ static void rank(const struct matcher *m, struct work_load *w)
 			score += SUB_WEIGHT * (double)count_sub_matches(m, w, e);
 			if (L->redirect_entry >= 0 && redirect_target(m, (size_t)L->redirect_entry) == (long)e)
 				score += REDIRECT_BONUS;
+			score += request_bonus(m, w, e);
 		}
 		scores[i] = score;
 		if (score > max_score)
@@ -649,6 +705,21 @@ static void calibrate_tickets(struct matcher *m, struct event *ev, size_t n)
 	}
 	free(count);
 	free(stamp);
+	/* Better: connections whose tickets arrived before the request show
+	 * them alone (unsolicited bytes).  With k tickets per connection (the
+	 * usual number of extra records), one weighs U / k minus its overhead. */
+	int k_mode = 0, k_count[5] = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		int k = ev[i].first_tls13 ? extra_records(&ev[i].r, ev[i].h2) : 0;
+		if (k > 0 && k <= 4 && ++k_count[k] > k_count[k_mode])
+			k_mode = k;
+	}
+	uint64_t u = m->unsolicited_mode;
+	if (k_mode > 0 && u > 0 && u % (uint64_t)k_mode == 0 &&
+	    u / (uint64_t)k_mode > TLS13_RECORD_WIRE + TICKETS_SEARCH_MIN &&
+	    u / (uint64_t)k_mode < TLS13_RECORD_WIRE + TICKETS_SEARCH_MAX)
+		best = (long)(u / (uint64_t)k_mode) - TLS13_RECORD_WIRE;
+	m->ticket_bytes = best;
 	for (size_t i = 0; i < n; i++) {
 		if (!ev[i].first_tls13)
 			continue;
@@ -656,8 +727,13 @@ static void calibrate_tickets(struct matcher *m, struct event *ev, size_t n)
 		if (k == 0)
 			continue;
 		if (k > 0 && best > 0) {
-			ev[i].r.extra_min = (uint64_t)(k * best) - TICKETS_SLACK;
-			ev[i].r.extra_max = (uint64_t)(k * best) + TICKETS_SLACK;
+			/* The extra records say the tickets are there, and their size is
+			 * known: take them off. */
+			uint64_t t = (uint64_t)k * (uint64_t)best;
+			if (ev[i].r.size_min > t + MIN_RESPONSE) {
+				ev[i].r.size -= t;
+				ev[i].r.size_min -= t;
+			}
 		} else {
 			ev[i].r.extra_min = TLS13_TICKETS_MIN;
 			ev[i].r.extra_max = TLS13_TICKETS_MAX;
@@ -667,29 +743,57 @@ static void calibrate_tickets(struct matcher *m, struct event *ev, size_t n)
 		m->s.extra_penalty = LEARNT_EXTRA_PENALTY;
 }
 
+static uint64_t unsolicited_mode(const struct ts_catalog *cat, const struct ts_id_input *in)
+{
+	uint64_t best = 0;
+	size_t best_n = 0;
+	for (size_t i = 0; i < in->n_conns; i++) {
+		const struct ts_id_conn *c = &in->conns[i];
+		if (c->version != 0x0304 || c->unsolicited_bytes == 0 || !ts_identify_conn_matches(cat, c))
+			continue;
+		size_t n = 0;
+		for (size_t j = 0; j < in->n_conns; j++)
+			n += in->conns[j].version == 0x0304 &&
+			     in->conns[j].unsolicited_bytes == c->unsolicited_bytes;
+		if (n > best_n) {
+			best_n = n;
+			best = c->unsolicited_bytes;
+		}
+		if (i > 200)
+			break;   /* enough to see the pattern; keeps this linear-ish */
+	}
+	return best;
+}
+
 int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
                 const struct ts_id_config *cfg, struct ts_id_result *res, struct ts_error *err)
 {
 	*res = (struct ts_id_result){ 0 };
-	struct matcher m = { .cat = cat };
+	struct matcher m = { .cat = cat, .request_overhead = -1, .ticket_bytes = -1 };
 	settings_from(cfg, &m.s);
 	m.models = calloc(cat->n_entries + 1, sizeof *m.models);
 	m.pages = calloc(cat->n_entries + 1, sizeof *m.pages);
-	size_t n_ev = 0, cap_loads = 0;
+	m.pathlen = calloc(cat->n_entries + 1, sizeof *m.pathlen);
+	size_t n_ev = 0, cap_loads = 0, n_wl = 0;
 	struct event *ev = NULL;
-	struct work_load w = { 0 };
+	struct work_load w = { 0 }, *wl = NULL;
 	bool have = false;
 	int rc = TS_OK;
-	if (m.models == NULL || m.pages == NULL)
+	if (m.models == NULL || m.pages == NULL || m.pathlen == NULL)
 		goto oom;
 	for (size_t i = 0; i < cat->n_entries; i++) {
 		model_entry(&cat->entries[i], &m.models[i]);
+		const char *url = cat->entries[i].url;
+		const char *p = strstr(url, "://");
+		p = p != NULL ? strchr(p + 3, '/') : NULL;
+		m.pathlen[i] = p != NULL ? strlen(p) : 1;
 		if (cat->entries[i].kind == TS_CATALOG_PAGE &&
 		    (m.models[i].h1[0] || m.models[i].h1[1]))
 			m.pages[m.n_pages++] = i;
 	}
 	if ((ev = collect(cat, in, res, &n_ev)) == NULL)
 		goto oom;
+	m.unsolicited_mode = unsolicited_mode(cat, in);
 	calibrate_tickets(&m, ev, n_ev);
 	for (size_t i = 0; i <= n_ev; i++) {
 		const struct event *e = i < n_ev ? &ev[i] : NULL;
@@ -726,19 +830,17 @@ int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
 			}
 		}
 		if (have) {
-			rank(&m, &w);
-			if (res->n_loads == cap_loads) {
+			if (n_wl == cap_loads) {
 				size_t cap = cap_loads ? cap_loads * 2 : 16;
 				if (cap > MAX_LOADS)
 					goto oom;
-				struct ts_id_load *v = realloc(res->loads, cap * sizeof *v);
+				struct work_load *v = realloc(wl, cap * sizeof *v);
 				if (v == NULL)
 					goto oom;
-				res->loads = v;
+				wl = v;
 				cap_loads = cap;
 			}
-			res->loads[res->n_loads++] = w.out;
-			free(w.subs);
+			wl[n_wl++] = w;
 			w.subs = NULL;
 			have = false;
 		}
@@ -747,11 +849,24 @@ int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
 			have = true;
 		}
 	}
+	calibrate_requests(&m, wl, n_wl);
+	res->ticket_bytes = m.ticket_bytes;
+	res->request_overhead = m.request_overhead;
+	if (n_wl > 0 && (res->loads = calloc(n_wl, sizeof *res->loads)) == NULL)
+		goto oom;
+	for (size_t i = 0; i < n_wl; i++) {
+		rank(&m, &wl[i]);
+		res->loads[res->n_loads++] = wl[i].out;
+	}
 	goto done;
 oom:
 	rc = ts_error_set(err, TS_E_NOMEM, "out of memory identifying pages");
 	ts_id_result_clear(res);
 done:
+	for (size_t i = 0; i < n_wl; i++)
+		free(wl[i].subs);
+	free(wl);
+	free(m.pathlen);
 	free(w.subs);
 	free(ev);
 	free(m.models);

@@ -221,6 +221,13 @@ void ts_report_identify(struct ts_report *r, const struct ts_catalog *cat,
 		               "%zu (%zu other TLS connections ignored)", res->conns_site, res->conns_other);
 		ts_report_line(r, "responses", TS_TONE_PLAIN, "%zu in %zu page loads", res->responses,
 		               res->n_loads);
+		if (res->request_overhead >= 0)
+			ts_report_line(r, "request size", TS_TONE_PLAIN,
+			               "%ld bytes + the path (learnt: request sizes tell pages apart)",
+			               res->request_overhead);
+		if (res->ticket_bytes >= 0)
+			ts_report_line(r, "TLS 1.3 session tickets", TS_TONE_PLAIN,
+			               "%ld bytes each (learnt, taken off first responses)", res->ticket_bytes);
 		if (res->n_loads > 0)
 			fputc('\n', r->out);
 	}
@@ -269,8 +276,10 @@ void ts_report_identify(struct ts_report *r, const struct ts_catalog *cat,
 		fputc('\n', r->out);
 	}
 	if (r->json) {
-		ts_report_json(r, json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I}",
+		ts_report_json(r, json_pack("{s:s, s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:I}",
 			"type", "identify_summary", "host", cat->host, "port", cat->port,
+			"request_overhead", res->request_overhead >= 0 ? json_integer(res->request_overhead) : json_null(),
+			"ticket_bytes", res->ticket_bytes >= 0 ? json_integer(res->ticket_bytes) : json_null(),
 			"pages", (json_int_t)ts_catalog_page_count(cat),
 			"connections_site", (json_int_t)res->conns_site,
 			"connections_other", (json_int_t)res->conns_other,

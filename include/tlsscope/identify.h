@@ -15,7 +15,10 @@
  * matching a catalogued redirect joins the response for its target.  Each load
  * gets its candidates ranked by size distance (with a tolerance for header
  * variation and the record overhead the observer could not remove) plus the
- * sub-resource evidence, and a confidence from the score gap (softmax).
+ * sub-resource evidence, plus the request size: an HTTP/1.1 request is a
+ * constant number of bytes (the client's headers, learnt from the capture)
+ * plus the length of the path, so it tells pages of one size apart.  The
+ * confidence comes from the score gap (softmax).
  *
  * HTTP/2 multiplexes responses in one connection: the observer sees burst
  * totals only.  The matcher models the document burst (body, frame headers,
@@ -53,6 +56,8 @@ struct ts_id_conn {
 	uint16_t server_port;
 	uint16_t client_port;
 	uint16_t version;                 /* 0x0303, 0x0304; 0 unknown */
+	uint64_t unsolicited_bytes;       /* server application data (wire bytes) before the
+	                                   * first request: TLS 1.3 session tickets */
 	bool h2;                          /* ALPN chose h2 */
 	bool h2_offered;                  /* the client offered h2 and the choice was not seen
 	                                   * (TLS 1.3 encrypts it): either protocol is modelled */
@@ -116,6 +121,8 @@ struct ts_id_result {
 	size_t conns_site;      /* connections to the catalogued site */
 	size_t conns_other;     /* other TLS connections, ignored */
 	size_t responses;       /* responses on the site's connections */
+	long ticket_bytes;      /* TLS 1.3 session ticket plaintext per record, as learnt; -1 unknown */
+	long request_overhead;  /* HTTP/1.1 request bytes besides the path, as learnt; -1 unknown */
 };
 
 void ts_id_result_clear(struct ts_id_result *res);
