@@ -22,13 +22,15 @@ run "$TLSSCOPE" catalog "$base/" --ca "$site/cert.pem" --resolve "$resolve" --ht
 expect "catalog of the test site (HTTP/1.1)" 0
 
 # Pages whose size alone tells them apart (more than 64 bytes from any other
-# page): the ones an observer must name.  The rest are reported, not required.
+# page or sub-resource): the ones an observer must name.
 distinct=$(python3 - "$TS_TMP/cat.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-size = {p["url"]: p["encoded"]["header_bytes"] + p["encoded"]["body_bytes"]
-        for p in c["pages"] if p["encoded"]["status"] == 200}
-print(" ".join(u for u in size if all(abs(size[u] - size[v]) > 64 for v in size if v != u)))
+def sizes(e):
+    return [f["header_bytes"] + f["body_bytes"] for f in (e["encoded"], e["identity"]) if f]
+pages = {p["url"]: sizes(p)[0] for p in c["pages"] if p["encoded"]["status"] == 200}
+every = [(e["url"], s) for e in c["pages"] + c["resources"] for s in sizes(e)]
+print(" ".join(u for u in pages if all(abs(pages[u] - s) > 64 for v, s in every if v != u)))
 PY
 )
 n_distinct=$(wc -w <<<"$distinct")
@@ -40,7 +42,7 @@ pick=("${pick[@]:0:6}")
 capture() {
 	local name=$1; shift
 	local pcap=$TS_TMP/$name.pcap
-	tcpdump -i lo -U -s 0 -w "$pcap" "tcp port $port" 2>"$TS_TMP/$name.tcpdump" &
+	tcpdump -i lo -U -s 0 -B 16384 -w "$pcap" "tcp port $port" 2>"$TS_TMP/$name.tcpdump" &
 	local tpid=$!
 	track "$tpid"
 	for _ in $(seq 100); do grep -q listening "$TS_TMP/$name.tcpdump" 2>/dev/null && break; sleep 0.05; done
@@ -57,6 +59,7 @@ capture() {
 		[ "$syn" -gt 0 ] && [ "$fin" -ge "$syn" ] && break
 	done
 	kill -INT "$tpid"; wait "$tpid" 2>/dev/null
+	grep -qE "^0 packets dropped by kernel" "$TS_TMP/$name.tcpdump" || diag "$name: $(grep dropped "$TS_TMP/$name.tcpdump")"
 	return $rc
 }
 
