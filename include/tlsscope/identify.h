@@ -90,7 +90,7 @@ struct ts_id_config {
 	double window;          /* s: a response this soon after the load's last belongs to it (0: 2.0) */
 	uint64_t tolerance;     /* bytes of size difference that cost one point (0: 16) */
 	double tolerance_rel;   /* plus this fraction of the expected size (0: 0.002) */
-	uint64_t h2_tolerance;  /* the same over HTTP/2 (0: 160) */
+	uint64_t h2_tolerance;  /* the same over HTTP/2 (0: 24) */
 	double max_error;       /* candidates further than this many tolerances are dropped (0: 6) */
 };
 
