@@ -613,6 +613,10 @@ static struct event *collect(const struct ts_catalog *cat, const struct ts_id_in
 		res->conns_site++;
 		size_t first = n;
 		int proto = c->h2 ? PROTO_H2 : c->h2_offered && c->version == 0x0304 ? PROTO_EITHER : PROTO_H1;
+		/* A first request too small for HTTP/1.1 headers is HTTP/2's preface. */
+		if (proto == PROTO_EITHER && c->n_responses > 0 && c->responses[0].request_size > 0 &&
+		    c->responses[0].request_size < H2_PREFACE_REQUEST_MAX)
+			proto = PROTO_H2;
 		for (size_t k = 0; k < c->n_responses; k++) {
 			const struct ts_id_response *r = &c->responses[k];
 			if (proto != PROTO_H1 && n > first && r->request_size > 0 &&
@@ -633,7 +637,7 @@ static struct event *collect(const struct ts_catalog *cat, const struct ts_id_in
 			/* TLS 1.3 servers send their session tickets after the handshake; when
 			 * the request went out with the client's Finished they land in the
 			 * first response burst (calibrate_tickets decides how many bytes). */
-			ev[n].first_tls13 = n == first && c->version == 0x0304 && r->extra_max == 0;
+			ev[n].first_tls13 = k == 0 && c->version == 0x0304 && r->extra_max == 0;
 			n++;
 		}
 	}
