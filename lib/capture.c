@@ -1,6 +1,8 @@
 #include "tlsscope/capture.h"
 
+#include <errno.h>
 #include <pcap/pcap.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,20 @@ int ts_capture_open_file(const char *path, struct ts_capture **out, struct ts_er
 {
 	char ebuf[PCAP_ERRBUF_SIZE] = "";
 	*out = NULL;
-	pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+	pcap_t *p;
+	if (strcmp(path, "-") == 0) {
+		p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+	} else {
+		/* A large stdio buffer: libpcap reads through it, and the default
+		 * 4 KiB makes the read system call the bottleneck. */
+		FILE *f = fopen(path, "rb");
+		if (f == NULL)
+			return ts_error_errno(err, TS_E_FILE, errno, "cannot read capture '%s'", path);
+		setvbuf(f, NULL, _IOFBF, 1 << 20);
+		p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+		if (p == NULL)
+			fclose(f);
+	}
 	if (p == NULL)
 		return ts_error_set(err, TS_E_FILE, "cannot read capture '%s': %s", path, ebuf);
 	struct ts_capture *c = calloc(1, sizeof *c);

@@ -630,8 +630,8 @@ static void name_of(const X509_NAME *n, char *out, size_t size)
 	free(s);
 }
 
-static void chain_message(const struct verify_state *st, int sent, int built, char *msg,
-                          size_t size)
+static void chain_message(const struct verify_state *st, int sent, int built, bool client,
+                          char *msg, size_t size)
 {
 	char name[256];
 	X509 *x = st->chain_cert;
@@ -661,9 +661,12 @@ static void chain_message(const struct verify_state *st, int sent, int built, ch
 		return;
 	case X509_V_ERR_INVALID_PURPOSE:
 		name_of(x != NULL ? X509_get_subject_name(x) : NULL, name, sizeof name);
-		snprintf(msg, size, "certificate '%s' is not allowed for this use (%s)", name,
-		         st->chain_depth == 0 ? "extendedKeyUsage lacks serverAuth/clientAuth"
-		                              : "a CA in the chain restricts its use");
+		if (st->chain_depth == 0)
+			snprintf(msg, size, "certificate '%s' is not for a TLS %s (its extendedKeyUsage lacks %s)",
+			         name, client ? "client" : "server", client ? "clientAuth" : "serverAuth");
+		else
+			snprintf(msg, size, "CA certificate '%s' may not issue TLS %s certificates (its extendedKeyUsage)",
+			         name, client ? "client" : "server");
 		return;
 	case X509_V_ERR_INVALID_CA:
 		name_of(x != NULL ? X509_get_subject_name(x) : NULL, name, sizeof name);
@@ -705,20 +708,45 @@ static void date_message(const struct verify_state *st, char *msg, size_t size)
 	}
 }
 
-/* The first certificate of the chain whose key is too small, or "". */
-static void key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
+/* MD5 and SHA-1 signatures are refused as OpenSSL's security levels 1 and up
+ * refuse them (a SHA-1 collision is within reach). */
+static const char *weak_digest(X509 *x)
+{
+	int mdnid = NID_undef;
+	if (X509_get_signature_info(x, &mdnid, NULL, NULL, NULL) != 1)
+		return NULL;
+	switch (mdnid) {
+	case NID_sha1: return "SHA-1";
+	case NID_md5: return "MD5";
+	case NID_md5_sha1: return "MD5+SHA-1";
+	case NID_md4: return "MD4";
+	case NID_md2: return "MD2";
+	}
+	return NULL;
+}
+
+/* Key sizes and signature digests of the chain, leaf first.  Returns 0 and ""
+ * when all are strong enough, else the X509_V_ERR_* with the message. */
+static int strength_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
 {
 	msg[0] = '\0';
 	if (min_rsa_bits < 0)
-		return;
+		return 0;
+	bool check_digests = min_rsa_bits == 0 || min_rsa_bits >= 1024;
 	if (min_rsa_bits == 0)
 		min_rsa_bits = 2048;
-	for (int i = 0; i < sk_X509_num(chain); i++) {
+	int n = sk_X509_num(chain);
+	for (int i = 0; i < n; i++) {
 		X509 *x = sk_X509_value(chain, i);
+		char where[260] = "";
+		if (i > 0) {
+			char name[200];
+			name_of(X509_get_subject_name(x), name, sizeof name);
+			snprintf(where, sizeof where, " in CA certificate '%s'", name);
+		}
 		EVP_PKEY *pk = X509_get0_pubkey(x);
-		if (pk == NULL)
-			continue;
-		int id = EVP_PKEY_get_base_id(pk), bits = EVP_PKEY_get_bits(pk), need = 0;
+		int id = pk != NULL ? EVP_PKEY_get_base_id(pk) : NID_undef;
+		int bits = pk != NULL ? EVP_PKEY_get_bits(pk) : 0, need = 0;
 		const char *type = NULL;
 		if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) {
 			type = "RSA";
@@ -730,18 +758,23 @@ static void key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size
 			type = "EC";
 			need = 224;
 		}
-		if (type == NULL || bits >= need)
-			continue;
-		if (i == 0) {
-			snprintf(msg, size, "%s key of %d bits is too weak (at least %d required)", type, bits, need);
-		} else {
-			char name[200];
-			name_of(X509_get_subject_name(x), name, sizeof name);
-			snprintf(msg, size, "%s key of %d bits in CA certificate '%s' is too weak (at least %d required)",
-			         type, bits, name, need);
+		if (type != NULL && bits < need) {
+			snprintf(msg, size, "%s key of %d bits%s is too weak (at least %d required)", type, bits,
+			         where, need);
+			return i == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL;
 		}
-		return;
+		/* A self-signed root's own signature vouches for nothing: trust does. */
+		bool anchor = i == n - 1 && X509_self_signed(x, 0) == 1;
+		const char *digest = check_digests && !anchor ? weak_digest(x) : NULL;
+		if (digest != NULL) {
+			int nid = X509_get_signature_nid(x);
+			snprintf(msg, size, "%s signature (%s)%s is too weak (SHA-256 or better required)", digest,
+			         OBJ_nid2ln(nid), i > 0 ? where : "");
+			return X509_V_ERR_CA_MD_TOO_WEAK;
+		}
 	}
+	ERR_clear_error();
+	return 0;
 }
 
 static bool parse_ip_literal(const char *name, char *out, size_t size)
@@ -760,11 +793,12 @@ static bool parse_ip_literal(const char *name, char *out, size_t size)
 }
 
 /* Checks the name; on mismatch writes the message naming what the certificate is for. */
-static bool name_check(X509 *leaf, const char *name, char *msg, size_t size)
+static bool name_check(X509 *leaf, const char *name, bool *is_ip, char *msg, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN + 8];
 	int r;
-	if (parse_ip_literal(name, ip, sizeof ip))
+	*is_ip = parse_ip_literal(name, ip, sizeof ip);
+	if (*is_ip)
 		r = X509_check_ip_asc(leaf, ip, 0);
 	else
 		r = X509_check_host(leaf, name, 0,
@@ -813,11 +847,14 @@ static bool name_check(X509 *leaf, const char *name, char *msg, size_t size)
 	return false;
 }
 
-static void note_failure(struct ts_verify_result *res, bool waived, const char *msg)
+static void note_failure(struct ts_verify_result *res, bool waived, const char *msg, int code)
 {
 	char *dst = waived ? res->waived : res->error;
-	if (dst[0] == '\0')
-		snprintf(dst, TS_ERROR_MSG_MAX, "%s", msg);
+	if (dst[0] != '\0')
+		return;
+	snprintf(dst, TS_ERROR_MSG_MAX, "%s", msg);
+	if (!waived)
+		res->x509_error = code;
 }
 
 int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
@@ -868,12 +905,12 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 			sent += X509_cmp(sk_X509_value(untrusted, i), leaf) != 0;
 		bool chain_ok = st.chain_err == 0, dates_ok = st.date_err == 0;
 		if (!chain_ok) {
-			chain_message(&st, sent, built, msg, sizeof msg);
-			note_failure(res, opt->insecure_noverifycert, msg);
+			chain_message(&st, sent, built, opt->client_purpose, msg, sizeof msg);
+			note_failure(res, opt->insecure_noverifycert, msg, st.chain_err);
 		}
 		if (!dates_ok) {
 			date_message(&st, msg, sizeof msg);
-			note_failure(res, opt->insecure_noverifytime, msg);
+			note_failure(res, opt->insecure_noverifytime, msg, st.date_err);
 		}
 		STACK_OF(X509) *just_leaf = NULL;
 		if (built == 0) {
@@ -881,16 +918,18 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 			if (just_leaf != NULL)
 				sk_X509_push(just_leaf, leaf);
 		}
-		key_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
+		int weak = strength_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
 		sk_X509_free(just_leaf);
-		bool keys_ok = msg[0] == '\0';
+		bool keys_ok = weak == 0;
 		if (!keys_ok)
-			note_failure(res, false, msg);
+			note_failure(res, false, msg, weak);
 		res->trusted = chain_ok && dates_ok && keys_ok;
 		if (opt->name != NULL) {
-			res->hostname_match = name_check(leaf, opt->name, msg, sizeof msg);
+			bool is_ip = false;
+			res->hostname_match = name_check(leaf, opt->name, &is_ip, msg, sizeof msg);
 			if (!res->hostname_match)
-				note_failure(res, opt->insecure_noverifyname, msg);
+				note_failure(res, opt->insecure_noverifyname, msg,
+				             is_ip ? X509_V_ERR_IP_ADDRESS_MISMATCH : X509_V_ERR_HOSTNAME_MISMATCH);
 		}
 		if (res->error[0] != '\0')
 			rc = ts_error_set(err, TS_E_VERIFY, "%s", res->error);
@@ -972,35 +1011,48 @@ void ts_verify_result_clear(struct ts_verify_result *res)
 
 /* ------------------------------------------------------------- generate */
 
-static EVP_PKEY *make_key(const char *spec, struct ts_error *err)
+static const struct key_kind {
+	const char *spec;
+	const char *type;  /* OpenSSL's key type name */
+	size_t rsa_bits;
+	const char *curve;
+} key_kinds[] = {
+	{ "rsa:2048", "RSA", 2048, NULL },
+	{ "rsa:3072", "RSA", 3072, NULL },
+	{ "rsa:4096", "RSA", 4096, NULL },
+	{ "rsa:1024", "RSA", 1024, NULL }, /* weak on purpose, for tests of refusal */
+	{ "ec:P-256", "EC", 0, "P-256" },
+	{ "ec:P-384", "EC", 0, "P-384" },
+	{ "ec:P-521", "EC", 0, "P-521" },
+	{ "ed25519", "ED25519", 0, NULL },
+};
+
+static const struct key_kind *find_key_kind(const char *spec)
 {
-	EVP_PKEY *k = NULL;
 	if (spec == NULL || *spec == '\0')
 		spec = "rsa:2048";
-	if (strcmp(spec, "rsa:1024") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-	else if (strcmp(spec, "rsa:2048") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	else if (strcmp(spec, "rsa:3072") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-	else if (strcmp(spec, "rsa:4096") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
-	else if (strcmp(spec, "ec:P-256") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	else if (strcmp(spec, "ec:P-384") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	else if (strcmp(spec, "ec:P-521") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-	else if (strcmp(spec, "ed25519") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	else {
-		ts_error_set(err, TS_E_INVALID,
-		             "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, rsa:1024, "
-		             "ec:P-256, ec:P-384, ec:P-521 or ed25519)", spec);
-		return NULL;
-	}
+	for (size_t i = 0; i < sizeof key_kinds / sizeof key_kinds[0]; i++)
+		if (strcmp(spec, key_kinds[i].spec) == 0)
+			return &key_kinds[i];
+	return NULL;
+}
+
+bool ts_cert_key_spec_known(const char *spec)
+{
+	return spec != NULL && find_key_kind(spec) != NULL;
+}
+
+static EVP_PKEY *make_key(const struct key_kind *kind, struct ts_error *err)
+{
+	EVP_PKEY *k;
+	if (kind->rsa_bits != 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type, kind->rsa_bits);
+	else if (kind->curve != NULL)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type, kind->curve);
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type);
 	if (k == NULL)
-		ts_error_openssl(err, TS_E_INTERNAL, "cannot generate a %s key", spec);
+		ts_error_openssl(err, TS_E_INTERNAL, "cannot generate a %s key", kind->spec);
 	return k;
 }
 
@@ -1290,14 +1342,18 @@ int ts_cert_generate(const struct ts_cert_request *req, const char *issuer_dir,
 	int rc = check_names(req, &cn, err);
 	if (rc != TS_OK)
 		return rc;
-	/* Validate the key spec before loading anything. */
+	const struct key_kind *kind = find_key_kind(req->key_spec);
+	if (kind == NULL)
+		return ts_error_set(err, TS_E_INVALID,
+		                    "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, rsa:1024, "
+		                    "ec:P-256, ec:P-384, ec:P-521 or ed25519)", req->key_spec);
 	struct issuer is = { 0 };
 	if (issuer_dir != NULL && (rc = load_issuer(issuer_dir, &is, err)) != TS_OK)
 		return rc;
-	EVP_PKEY *key = make_key(req->key_spec, err);
+	EVP_PKEY *key = make_key(kind, err);
 	if (key == NULL) {
 		issuer_clear(&is);
-		return err != NULL ? err->code : TS_E_INVALID;
+		return TS_E_INTERNAL;
 	}
 	X509 *x = NULL;
 	rc = build_cert(req, cn, key, &is, &x, err);

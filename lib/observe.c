@@ -46,10 +46,13 @@ struct obs_flow {
 	bool finished[2];               /* each side's Finished (first encrypted handshake record) */
 	bool ccs[2];
 	bool cert_seen;
+	bool hrr;                       /* the server sent a HelloRetryRequest */
 	uint8_t client_session_id[32];
 	size_t client_session_id_len;
 	int last_app_dir;               /* -1 none, 0 client, 1 server (roles, not flow dirs) */
 	struct ts_obs_exchange *cur;
+	uint32_t suspect_records;       /* leading records of the first TLS 1.3 response taken for tickets */
+	uint64_t last_suspect_plain;
 	size_t cap_exchanges;
 	size_t ovh_min, ovh_max;        /* per-record plaintext overhead */
 	bool ovh_known;
@@ -279,8 +282,10 @@ static void on_server_hello(struct obs_flow *of, const uint8_t *body, size_t len
 		return;
 	}
 	const struct ts_server_hello *sh = o->sh;
-	if (sh->is_hrr)
+	if (sh->is_hrr) {
+		of->hrr = true;
 		return; /* the real ServerHello follows */
+	}
 	c->server_hello = true;
 	c->version = sh->selected_version;
 	c->cipher = sh->suite;
@@ -358,6 +363,19 @@ static bool app_record_ok(struct obs_flow *of, int r)
 	return true;
 }
 
+/* A response made only of small records was no ticket flight after all: its
+ * last record at least is the response. */
+static void close_exchange(struct obs_flow *of)
+{
+	struct ts_obs_exchange *x = of->cur;
+	if (x && x->response_records > 0 && x->response_records == of->suspect_records &&
+	    x->response_plaintext_estimate == 0) {
+		x->response_plaintext_estimate = of->last_suspect_plain;
+		x->response_plaintext_min = of->last_suspect_plain;
+	}
+	of->suspect_records = (uint32_t)-1; /* only the first exchange can hold tickets */
+}
+
 static void app_record(struct obs_flow *of, int r, size_t record_len)
 {
 	struct ts_obs_tls *c = of->conn;
@@ -368,6 +386,8 @@ static void app_record(struct obs_flow *of, int r, size_t record_len)
 		pmin = record_len > of->ovh_max ? record_len - of->ovh_max : 0;
 	}
 	if (r == 0) {
+		if (of->cur != NULL && of->cur->response_records > 0)
+			close_exchange(of);
 		if (of->cur == NULL || of->cur->response_records > 0) {
 			if (c->n_exchanges >= of->o->cfg.max_exchanges) {
 				c->exchanges_dropped++;
@@ -397,11 +417,19 @@ static void app_record(struct obs_flow *of, int r, size_t record_len)
 				c->unsolicited_bytes += wire;
 			return;
 		}
-		of->cur->response_bytes += wire;
-		of->cur->response_records++;
-		of->cur->response_plaintext_estimate += pmax;
-		of->cur->response_plaintext_min += pmin;
-		of->cur->duration_us = of->now - of->cur->t_us;
+		struct ts_obs_exchange *x = of->cur;
+		x->response_bytes += wire;
+		x->response_plaintext_max += pmax;
+		if (c->version == TS_TLS13 && c->n_exchanges == 1 &&
+		    x->response_records == of->suspect_records && pmax < 1024) {
+			of->suspect_records++;
+			of->last_suspect_plain = pmax;
+		} else {
+			x->response_plaintext_estimate += pmax;
+			x->response_plaintext_min += pmin;
+		}
+		x->response_records++;
+		x->duration_us = of->now - x->t_us;
 	}
 	of->last_app_dir = r;
 }
@@ -432,6 +460,10 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 		of->records++;
 		if (ev->content_type == TS_CT_CHANGE_CIPHER_SPEC) {
 			of->ccs[r] = true;
+			/* TLS 1.3 middlebox compatibility: a CCS after a HelloRetryRequest
+			 * comes before the real, plaintext ServerHello. */
+			if (r == 1 && of->hrr && !c->server_hello)
+				ts_tls_stream_set_encrypted(&of->tls[dir], false);
 			if (r == 1 && c->version != TS_TLS13 && c->server_hello && !of->cert_seen)
 				c->resumed = true; /* abbreviated handshake: no certificate, straight to CCS */
 			break;
@@ -451,6 +483,13 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 			handshake_done_check(of);
 			break;
 		}
+		if (ev->content_type == TS_CT_APPLICATION_DATA && c->version == TS_TLS13 &&
+		    ev->record_len == 2 + 1 + 16 && of->finished[0]) {
+			/* An encrypted alert (close_notify, most likely): two bytes,
+			 * the inner type and the tag.  No request is that small. */
+			add_alert(of, r, true, NULL);
+			break;
+		}
 		if (ev->content_type == TS_CT_APPLICATION_DATA && app_record_ok(of, r))
 			app_record(of, r, ev->record_len);
 		else if (ev->content_type == TS_CT_ALERT && ev->encrypted)
@@ -463,6 +502,8 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 		}
 		else if (ev->hs_type == TS_HS_SERVER_HELLO && r == 1 && !c->server_hello)
 			on_server_hello(of, ev->body, ev->body_len);
+		else if (ev->hs_type == TS_HS_HELLO_RETRY_REQUEST && r == 1)
+			of->hrr = true;
 		else if (ev->hs_type == TS_HS_CERTIFICATE && r == 1)
 			on_certificate(of, ev->body, ev->body_len);
 		break;
@@ -724,8 +765,6 @@ static void on_tcp_data(void *ctx, const uint8_t *data, size_t len, int64_t ts)
 				return;
 			if (!of->conn->client_hello)
 				of->conn->midstream = true;
-			if (off > 0)
-				of->conn->gap_bytes += 0;
 			tls_feed(of, dir, p + off, n - off);
 			return;
 		}
@@ -777,6 +816,8 @@ static void on_flow_end(void *ctx, struct ts_flow *f, enum ts_flow_end why)
 		o->st.tcp_retransmitted += of->tcp[d].retransmitted;
 	}
 	struct ts_obs_tls *c = of->conn;
+	if (of->cur != NULL)
+		close_exchange(of);
 	if (c != NULL && (c->client_hello || c->server_hello || of->records > 0)) {
 		int cd = of->client_dir >= 0 ? of->client_dir : 0;
 		c->ts_us = f->first_us;
@@ -787,8 +828,10 @@ static void on_flow_end(void *ctx, struct ts_flow *f, enum ts_flow_end why)
 		c->server_port = f->key.port[1 - cd];
 		c->bytes_to_server = f->bytes[cd];
 		c->bytes_to_client = f->bytes[1 - cd];
-		if (!of->saw_hello)
+		if (!of->saw_hello && !of->tcp[cd].syn && !of->tcp[1 - cd].syn)
 			c->midstream = true;
+		else if (!of->saw_hello && c->gap_bytes > 0)
+			set_error(of, "the ClientHello was lost in a gap of the capture");
 		const char *name = ts_dns_names_lookup(o->names, &c->server);
 		if (name)
 			snprintf(c->dns_name, sizeof c->dns_name, "%s", name);
@@ -840,6 +883,18 @@ int ts_observe_packet(struct ts_observe *o, int linktype, const uint8_t *frame, 
 	if (f == NULL)
 		return ts_error_set(err, TS_E_NOMEM, "out of memory for a new flow");
 	struct obs_flow *of = f->user;
+	/* A new SYN on a 5-tuple that already carried a connection: the port was
+	 * reused, so the old connection is over. */
+	if (of != NULL && !created && pkt.proto == 6 &&
+	    (pkt.tcp_flags & (TS_TCP_SYN | TS_TCP_ACK)) == TS_TCP_SYN &&
+	    (of->tcp[0].delivered + of->tcp[1].delivered > 0 || of->tcp[0].fin || of->tcp[1].fin) &&
+	    !(of->tcp[dir].syn && of->tcp[dir].next_seq == pkt.seq + 1)) {
+		ts_flow_remove(o->flows, f);
+		f = ts_flow_lookup(o->flows, &pkt, &dir, &created);
+		if (f == NULL)
+			return ts_error_set(err, TS_E_NOMEM, "out of memory for a new flow");
+		of = f->user;
+	}
 	if (of == NULL) {
 		of = calloc(1, sizeof *of);
 		if (of == NULL)

@@ -248,7 +248,6 @@ static size_t gtpu_inner(const uint8_t *p, size_t n)
 static int decode_ipv4(struct ts_defrag *d, struct ts_reader *rd, int64_t ts, struct ts_packet *pkt,
                        struct ts_error *err)
 {
-	size_t start = rd->off;
 	uint8_t vihl = ts_read_u8(rd, "ipv4 version");
 	ts_read_skip(rd, 1, "ipv4 tos");
 	uint16_t total = ts_read_u16(rd, "ipv4 total length");
@@ -283,7 +282,6 @@ static int decode_ipv4(struct ts_defrag *d, struct ts_reader *rd, int64_t ts, st
 		avail = want;
 	else
 		truncated = true;
-	(void)start;
 	const uint8_t *body = ts_read_bytes(rd, avail, "ipv4 payload");
 	size_t off = (size_t)(frag & 0x1fff) * 8;
 	bool more = frag & 0x2000;

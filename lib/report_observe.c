@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "tlsscope/registry.h"
+#include "tlsscope/report_cert.h"
 #include "tlsscope/wire.h"
 
 void ts_report_observe_init(struct ts_report_observe *ro, struct ts_report *r, bool details)
@@ -35,14 +36,6 @@ static json_t *endpoint(const struct ts_ip_addr *a, uint16_t port)
 static json_t *str_or_null(const char *s)
 {
 	return (s && *s) ? json_string(s) : json_null();
-}
-
-static void utc(int64_t t, char *out, size_t size)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-	if (gmtime_r(&s, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(out, size, "%" PRId64, t);
 }
 
 json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
@@ -82,21 +75,10 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 	json_object_set_new(o, "resumption_offered", json_boolean(c->resumption_offered));
 	json_object_set_new(o, "resumed", json_boolean(c->resumed));
 	a = json_array();
-	for (size_t i = 0; i < c->n_certs; i++) {
-		const struct ts_cert_info *ci = &c->certs[i];
-		json_t *san = json_array();
-		for (size_t k = 0; k < ci->san_dns_count; k++)
-			json_array_append_new(san, json_string(ci->san_dns[k]));
-		for (size_t k = 0; k < ci->san_ip_count; k++)
-			json_array_append_new(san, json_string(ci->san_ip[k]));
-		char nb[40], na[40];
-		utc(ci->not_before, nb, sizeof nb);
-		utc(ci->not_after, na, sizeof na);
-		json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:s}",
-			"subject", str_or_null(ci->subject), "issuer", str_or_null(ci->issuer),
-			"san", san, "not_before", nb, "not_after", na, "sha256", ci->sha256,
-			"sha1", ci->sha1));
-	}
+	/* The certificate object of `cert show`; days_left counts from the end
+	 * of the connection, when the observer saw it. */
+	for (size_t i = 0; i < c->n_certs; i++)
+		json_array_append_new(a, ts_cert_info_json(&c->certs[i], c->end_us / 1000000));
 	json_object_set_new(o, "certificates", a);
 	a = json_array();
 	for (size_t i = 0; i < c->n_alerts; i++) {
@@ -112,7 +94,7 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 	a = json_array();
 	for (size_t i = 0; i < c->n_exchanges; i++) {
 		const struct ts_obs_exchange *x = &c->exchanges[i];
-		json_array_append_new(a, json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		json_array_append_new(a, json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"t", seconds(x->t_us), "duration_ms", millis(x->duration_us),
 			"request_bytes", (json_int_t)x->request_bytes,
 			"response_bytes", (json_int_t)x->response_bytes,
@@ -120,7 +102,8 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 			"response_records", (json_int_t)x->response_records,
 			"request_plaintext_estimate", (json_int_t)x->request_plaintext_estimate,
 			"response_plaintext_estimate", (json_int_t)x->response_plaintext_estimate,
-			"response_plaintext_min", (json_int_t)x->response_plaintext_min));
+			"response_plaintext_min", (json_int_t)x->response_plaintext_min,
+			"response_plaintext_max", (json_int_t)x->response_plaintext_max));
 	}
 	json_object_set_new(o, "exchanges", a);
 	json_object_set_new(o, "exchanges_dropped", json_integer((json_int_t)c->exchanges_dropped));
@@ -248,28 +231,42 @@ void ts_report_observe_tls(struct ts_report_observe *ro, const struct ts_obs_tls
 	for (size_t i = 0; i < c->n_certs; i++)
 		fprintf(r->out, "%scert %zu: %s  (issuer %s, sha1 %s)\n", ind, i, c->certs[i].subject,
 		        c->certs[i].issuer, c->certs[i].sha1);
-	for (size_t i = 0; i < c->n_alerts; i++)
-		fprintf(r->out, "%s%salert from %s: %s %s%s\n", ind, ts_report_tone(r, TS_TONE_WARN),
-		        c->alerts[i].from_server ? "server" : "client",
-		        c->alerts[i].encrypted ? "(encrypted)" : ts_alert_level_name(c->alerts[i].level),
-		        c->alerts[i].encrypted ? "" : ts_alert_name(c->alerts[i].description),
-		        ts_report_reset(r));
+	for (size_t i = 0; i < c->n_alerts; i++) {
+		const struct ts_obs_alert *al = &c->alerts[i];
+		if (al->encrypted)
+			fprintf(r->out, "%salert from %s (encrypted)\n", ind, al->from_server ? "server" : "client");
+		else
+			fprintf(r->out, "%s%salert from %s: %s %s%s\n", ind, ts_report_tone(r, TS_TONE_WARN),
+			        al->from_server ? "server" : "client", ts_alert_level_name(al->level),
+			        ts_alert_name(al->description), ts_report_reset(r));
+	}
 	for (size_t i = 0; i < c->n_exchanges; i++) {
 		const struct ts_obs_exchange *x = &c->exchanges[i];
 		char xt[32];
 		clock_time(x->t_us, xt, sizeof xt);
 		fprintf(r->out, "%s#%-3zu %s  request %" PRIu64 " B in %u records (~%" PRIu64
-		        " B plain)  response %" PRIu64 " B in %u records (%" PRIu64 "..%" PRIu64
-		        " B plain)  %.1f ms\n", ind, i + 1, xt, x->request_bytes, x->request_records,
+		        " B plain)  response %" PRIu64 " B in %u records (~%" PRIu64 " B plain, %" PRIu64
+		        "..%" PRIu64 ")  %.1f ms\n", ind, i + 1, xt, x->request_bytes, x->request_records,
 		        x->request_plaintext_estimate, x->response_bytes, x->response_records,
-		        x->response_plaintext_min, x->response_plaintext_estimate, millis(x->duration_us));
+		        x->response_plaintext_estimate, x->response_plaintext_min, x->response_plaintext_max,
+		        millis(x->duration_us));
 	}
 	if (c->exchanges_dropped)
 		fprintf(r->out, "%s(%zu more exchanges not kept)\n", ind, c->exchanges_dropped);
-	if (c->gap_bytes || c->midstream || c->truncated || c->error[0])
-		fprintf(r->out, "%s%s%s%s%s%s\n", ind, ts_report_tone(r, TS_TONE_WARN),
-		        c->midstream ? "seen from the middle; " : "", c->truncated ? "truncated; " : "",
-		        c->error, ts_report_reset(r));
+	if (c->gap_bytes || c->midstream || c->truncated || c->error[0]) {
+		char note[700] = "";
+		size_t n = 0;
+		if (c->midstream)
+			n += (size_t)snprintf(note + n, sizeof note - n, "%sseen from the middle", n ? "; " : "");
+		if (c->gap_bytes && n < sizeof note)
+			n += (size_t)snprintf(note + n, sizeof note - n, "%s%llu bytes missing from the capture",
+			                      n ? "; " : "", (unsigned long long)c->gap_bytes);
+		if (c->truncated && n < sizeof note)
+			n += (size_t)snprintf(note + n, sizeof note - n, "%struncated by a limit", n ? "; " : "");
+		if (c->error[0] && n < sizeof note)
+			snprintf(note + n, sizeof note - n, "%s%s", n ? "; " : "", c->error);
+		fprintf(r->out, "%s%s%s%s\n", ind, ts_report_tone(r, TS_TONE_WARN), note, ts_report_reset(r));
+	}
 }
 
 void ts_report_observe_dns(struct ts_report_observe *ro, const struct ts_obs_dns *d)
@@ -318,6 +315,8 @@ void ts_report_observe_summary(struct ts_report_observe *ro, const char *source,
 		json_object_set_new(o, "ip_fragments", json_integer((json_int_t)st->ip_fragments));
 		json_object_set_new(o, "ip_reassembled", json_integer((json_int_t)st->ip_reassembled));
 		json_object_set_new(o, "truncated_packets", json_integer((json_int_t)st->truncated_packets));
+		json_object_set_new(o, "dns_malformed", json_integer((json_int_t)st->dns_malformed));
+		json_object_set_new(o, "tcp_retransmitted", json_integer((json_int_t)st->tcp_retransmitted));
 		json_object_set_new(o, "dropped", json_integer((json_int_t)dropped));
 		ts_report_json(r, o);
 		return;

@@ -86,16 +86,17 @@ static const char show_usage[] =
 	"  --json   one JSON line per certificate (docs/json.md, 'cert show')\n";
 
 static const char verify_usage[] =
-	"usage: tlsscope cert verify FILE [--ca FILE|DIR] [--name NAME] [--at TIME] [--json] [--insecure-*]\n"
+	"usage: tlsscope cert verify FILE [--ca FILE|DIR] [--name NAME] [--at TIME] [--client] [--json] [--insecure-*]\n"
 	"\n"
 	"Verifies a chain file (leaf first, as a server sends it) offline, with the same rules as\n"
 	"'connect': a chain to a trusted root, every certificate in date, keys of at least 2048 bits\n"
-	"(RSA) or 224 bits (EC), and NAME matched against subjectAltName only.  Prints the verdict and\n"
-	"the reason; exits 0 when trusted, 1 when not.\n"
+	"(RSA) or 224 bits (EC), no MD5 or SHA-1 signatures, and NAME matched against subjectAltName\n"
+	"only.  Prints the verdict and the reason; exits 0 when trusted, 1 when not.\n"
 	"\n"
 	"  --ca FILE|DIR            trusted CAs (default: the system trust store)\n"
 	"  --name NAME              DNS name or IP address to check (default: no name check)\n"
 	"  --at TIME                verify as of TIME (as for 'cert issue'; default now)\n"
+	"  --client                 check a client's certificate (clientAuth), not a server's\n"
 	"  --insecure-noverifycert  accept a chain that does not lead to a trusted root\n"
 	"  --insecure-noverifyname  do not check the name\n"
 	"  --insecure-noverifytime  ignore validity dates\n"
@@ -104,7 +105,7 @@ static const char verify_usage[] =
 enum {
 	OPT_DIR = 256, OPT_NAME, OPT_KEY, OPT_DAYS, OPT_CA, OPT_OUT, OPT_NOT_BEFORE, OPT_NOT_AFTER,
 	OPT_SELF_SIGNED, OPT_CN_ONLY, OPT_JSON, OPT_AT, OPT_NOVERIFYCERT, OPT_NOVERIFYNAME,
-	OPT_NOVERIFYTIME, OPT_HELP,
+	OPT_NOVERIFYTIME, OPT_HELP, OPT_CLIENT,
 };
 
 static const struct option all_options[] = {
@@ -124,13 +125,14 @@ static const struct option all_options[] = {
 	{ "insecure-noverifyname", no_argument, NULL, OPT_NOVERIFYNAME },
 	{ "insecure-noverifytime", no_argument, NULL, OPT_NOVERIFYTIME },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "client", no_argument, NULL, OPT_CLIENT },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct cert_args {
 	const char *dir, *name, *key, *ca, *out, *not_before, *not_after, *at;
 	int days;
-	bool self_signed, cn_only, json, help;
+	bool self_signed, cn_only, json, help, client;
 	bool noverifycert, noverifyname, noverifytime;
 	char **rest;
 	int rest_count;
@@ -174,6 +176,7 @@ static int parse_args(const char *cmd, int argc, char **argv, const int *allowed
 		case OPT_NOVERIFYNAME: a->noverifyname = true; break;
 		case OPT_NOVERIFYTIME: a->noverifytime = true; break;
 		case OPT_HELP: a->help = true; break;
+		case OPT_CLIENT: a->client = true; break;
 		case OPT_DAYS: {
 			char *end;
 			errno = 0;
@@ -191,15 +194,10 @@ static int parse_args(const char *cmd, int argc, char **argv, const int *allowed
 	return -1;
 }
 
-static int finish_key_spec_check(const char *cmd, const char *spec)
+static int check_key_spec(const char *cmd, const char *spec)
 {
-	static const char *const specs[] = { "rsa:1024", "rsa:2048", "rsa:3072", "rsa:4096", "ec:P-256",
-	                                     "ec:P-384", "ec:P-521", "ed25519" };
-	if (spec == NULL)
+	if (spec == NULL || ts_cert_key_spec_known(spec))
 		return -1;
-	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-		if (strcmp(spec, specs[i]) == 0)
-			return -1;
 	return cli_usage_error(cmd, "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, "
 	                       "rsa:1024, ec:P-256, ec:P-384, ec:P-521 or ed25519)", spec);
 }
@@ -270,7 +268,7 @@ static int cert_ca(int argc, char **argv, bool intermediate)
 		return cli_usage_error(cmd, "needs --dir DIR");
 	if (intermediate && a.ca == NULL)
 		return cli_usage_error(cmd, "needs --ca DIR (the issuing CA)");
-	if ((rc = finish_key_spec_check(cmd, a.key)) >= 0)
+	if ((rc = check_key_spec(cmd, a.key)) >= 0)
 		return rc;
 	char prefix[PATH_MAX];
 	if ((rc = prepare_ca_dir(cmd, a.dir, prefix, sizeof prefix)) >= 0)
@@ -323,7 +321,7 @@ static int cert_issue(int argc, char **argv)
 		return cli_usage_error(cmd, "needs at least one NAME (a DNS name or an IP address)");
 	if (a.cn_only && a.rest_count > 1)
 		return cli_usage_error(cmd, "--cn-only takes exactly one NAME");
-	if ((rc = finish_key_spec_check(cmd, a.key)) >= 0)
+	if ((rc = check_key_spec(cmd, a.key)) >= 0)
 		return rc;
 	if (strlen(a.out) > PATH_MAX - 32)
 		return cli_usage_error(cmd, "--out is too long");
@@ -399,7 +397,7 @@ static int cert_verify(int argc, char **argv)
 {
 	const char *cmd = "cert verify";
 	static const int opts[] = { OPT_CA, OPT_NAME, OPT_AT, OPT_JSON, OPT_NOVERIFYCERT,
-	                            OPT_NOVERIFYNAME, OPT_NOVERIFYTIME, 0 };
+	                            OPT_NOVERIFYNAME, OPT_NOVERIFYTIME, OPT_CLIENT, 0 };
 	struct cert_args a;
 	int rc = parse_args(cmd, argc, argv, opts, &a);
 	if (rc >= 0)
@@ -433,6 +431,7 @@ static int cert_verify(int argc, char **argv)
 		.insecure_noverifyname = a.noverifyname,
 		.insecure_noverifytime = a.noverifytime,
 		.at = at,
+		.client_purpose = a.client,
 	};
 	struct ts_verify_result res;
 	rc = ts_cert_verify_file(trust, a.rest[0], &opt, &res, &err);

@@ -22,7 +22,6 @@ static void on_signal(int sig)
 struct run {
 	struct ts_observe *obs;
 	struct ts_report_observe ro;
-	unsigned long long malformed_reported;
 };
 
 static void on_tls(void *ctx, const struct ts_obs_tls *c)

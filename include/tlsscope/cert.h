@@ -76,6 +76,13 @@ struct ts_verify_result {
 	/* Added by cert: the first failure an insecure_* option waived ("" when
 	 * none), for the warning a caller should print. */
 	char waived[TS_ERROR_MSG_MAX];
+	/* Added by cert: OpenSSL's X509_V_ERR_* for the failure in error (0 when
+	 * none): the chain's own code (e.g. X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
+	 * X509_V_ERR_CERT_HAS_EXPIRED / _NOT_YET_VALID, X509_V_ERR_EE_KEY_TOO_SMALL
+	 * / X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_HOSTNAME_MISMATCH /
+	 * X509_V_ERR_IP_ADDRESS_MISMATCH: for choosing a TLS alert or a category
+	 * without parsing the words. */
+	int x509_error;
 };
 
 /* Verifies a chain as a server sent it (leaf first) for opt->name.  Returns
@@ -106,7 +113,9 @@ void ts_verify_result_clear(struct ts_verify_result *res);
  * trusted root; insecure_noverifycert waives it), the dates of every
  * certificate in the built chain (insecure_noverifytime), the key sizes of
  * every certificate in the built chain (RSA and DSA >= min_rsa_bits, EC >=
- * 224; not waivable except by a negative min_rsa_bits), then the name
+ * 224) and their signatures (no MD5 or SHA-1, except on a self-signed root,
+ * unless 0 < min_rsa_bits < 1024, like OpenSSL's security level 0) -- not
+ * waivable except by a negative min_rsa_bits -- then the name
  * (insecure_noverifyname). */
 
 /* Reads a chain file (PEM, leaf first; or one DER certificate) and verifies it
@@ -138,6 +147,8 @@ struct ts_cert_request {
  * "<dir>/ca".  TS_E_INVALID for a bad key spec or name, TS_E_FILE for I/O. */
 int ts_cert_generate(const struct ts_cert_request *req, const char *issuer_dir,
                      const char *out_prefix, struct ts_error *err);
+/* Whether ts_cert_generate knows the key spec (also rsa:4096 and ec:P-521). */
+bool ts_cert_key_spec_known(const char *spec);
 
 /* Parses a time for the command line: "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS"
  * (also with a 'T', and an optional "Z" or " UTC"), all UTC; "now"; a

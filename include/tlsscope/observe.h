@@ -46,9 +46,16 @@ struct ts_obs_exchange {
 	uint64_t request_bytes, response_bytes;       /* on the wire, record headers included */
 	uint32_t request_records, response_records;
 	uint64_t request_plaintext_estimate;          /* upper bound of the plaintext */
-	uint64_t response_plaintext_estimate;
-	uint64_t response_plaintext_min;              /* lower bound (CBC padding, TLS 1.3 padding unseen) */
+	uint64_t response_plaintext_estimate;         /* best estimate of the response's plaintext */
+	uint64_t response_plaintext_min;              /* lower bound (CBC padding) */
+	uint64_t response_plaintext_max;              /* upper bound: includes the records that look
+	                                                 like TLS 1.3 NewSessionTickets (see below) */
 };
+/* TLS 1.3 encrypts NewSessionTicket messages like application data, and
+ * servers send them after the client's Finished, often just before the first
+ * response.  Small server records that open the first exchange and are
+ * followed by more records are taken for tickets: left out of the estimate
+ * and the lower bound, counted in the upper bound. */
 
 struct ts_obs_alert {
 	int64_t t_us;

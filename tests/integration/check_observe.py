@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares `tlsscope observe --json` with independent expected answers.
 
-usage: check_observe.py OBSERVE_JSONL EXPECTED
+usage: check_observe.py OBSERVE_JSONL EXPECTED [OBSERVE_JSONL EXPECTED]...
 
 EXPECTED is either an nDPI regression result (`X.out`, ndpiReader's expected
 output) or a JA4 reference result (`X.json`, FoxIO's test suite).  For every
@@ -66,6 +66,8 @@ def parse_ndpi(path):
         for k, name in (("JA3C", "ja3"), ("JA3S", "ja3s"), ("JA4", "ja4")):
             if k in fields:
                 exp[name] = fields[k].split()[0]
+        if "ECH" in fields:
+            exp["ech"] = True
         if "Cipher" in fields:
             exp["cipher"] = fields["Cipher"]
         if "Subject" in fields:
@@ -95,8 +97,15 @@ def parse_ja4(path):
     return flows
 
 
+NDPI_RDN_KEYS = {"C", "ST", "L", "O", "OU", "CN"}
+
+
 def rdns(s):
-    return sorted(p.strip() for p in re.split(r",\s*(?=[A-Za-z.0-9]+=)", s or "") if p.strip())
+    """The attributes of a one-line distinguished name, in any order.  nDPI
+    prints only C, ST, L, O, OU and CN, unescaped; the observer prints every
+    attribute with RFC 4514 escapes."""
+    parts = (p.strip().replace("\\,", ",") for p in re.split(r"(?<!\\),\s*(?=[A-Za-z.0-9]+=)", s or ""))
+    return sorted(p for p in parts if p and p.split("=", 1)[0] in NDPI_RDN_KEYS)
 
 
 def observed_value(rec, field):
@@ -112,7 +121,7 @@ def observed_value(rec, field):
         return True
     if field == "cipher":
         return rec.get("cipher")
-    if field in ("ja3", "ja3s", "ja4", "starttls"):
+    if field in ("ja3", "ja3s", "ja4", "starttls", "ech"):
         return rec.get(field)
     certs = rec.get("certificates") or []
     if not certs:
@@ -175,18 +184,28 @@ def explain(field, want, got, rec):
 
 
 def main():
-    out_path, exp_path = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    if len(args) < 2 or len(args) % 2:
+        sys.exit("usage: check_observe.py OBSERVE_JSONL EXPECTED [OBSERVE_JSONL EXPECTED]...")
+    for i in range(0, len(args), 2):
+        check(args[i], args[i + 1])
+
+
+def check(out_path, exp_path):
     capture = exp_path.rsplit("/", 1)[-1]
     for suffix in (".out", ".json"):
         if capture.endswith(suffix):
             capture = capture[: -len(suffix)]
     recs = {}
     dns = {}
-    for line in open(out_path):
-        line = line.strip()
-        if not line:
-            continue
-        o = json.loads(line)
+    lines = [l for l in open(out_path) if l.strip()]
+    try:
+        objs = [json.loads(l) for l in lines]
+        good = bool(objs) and objs[-1].get("type") == "summary"
+    except ValueError:
+        objs, good = [], False
+    print("%s - %s: JSON lines ending with a summary" % ("ok" if good else "not ok", capture))
+    for o in objs:
         if o.get("type") == "dns":
             c = endpoint_key(o["client"]["ip"], o["client"]["port"])
             s = endpoint_key(o["server"]["ip"], o["server"]["port"])

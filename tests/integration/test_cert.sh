@@ -85,7 +85,14 @@ assert leaf["not_after"].endswith(" UTC") and leaf["is_ca"] is False and inter["
 ' "$OUT"
 
 run "$TLSSCOPE" cert show "$T/expired.pem"
-expect_out "an expired certificate says so" "expired [0-9]+ days ago"
+expect_out "an expired certificate says so" "expired [0-9]+ days? ago"
+openssl x509 -in "$T/www.pem" -outform DER -out "$T/www.der"
+run "$TLSSCOPE" cert show "$T/www.der"
+expect "cert show reads a DER certificate" 0
+expect_out "the DER certificate is the same" "sha256 \.+ $want_fp"
+run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/recent" --key ec:P-256 --not-after -1d recent.example.test
+expect "cert issue with a relative --not-after in the past" 0
+expect_out "it expired a day ago" "expired 1 day ago"
 
 # --- verify: one run per trust situation ---------------------------------------
 v() { run "$TLSSCOPE" cert verify "$@"; }
@@ -123,6 +130,25 @@ expect "RSA 1024" 1 "RSA key of 1024 bits is too weak \(at least 2048 required\)
 v "$T/ed.pem" --ca "$T/root/ca.pem" --name ed.example.test
 expect "an ed25519 leaf is trusted" 0
 
+# a certificate made by openssl for clients only (extendedKeyUsage clientAuth)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/client.key" \
+	-subj /CN=client.example.test -out "$T/client.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:client.example.test\n' >"$T/client.ext"
+openssl x509 -req -in "$T/client.csr" -CA "$T/root/ca.pem" -CAkey "$T/root/ca.key" -set_serial 7 \
+	-days 30 -extfile "$T/client.ext" -out "$T/client.pem" 2>/dev/null
+v "$T/client.pem" --ca "$T/root/ca.pem" --name client.example.test
+expect "a client-only certificate is refused for a server" 1 "certificate 'CN=client.example.test' is not for a TLS server \(its extendedKeyUsage lacks serverAuth\)"
+v "$T/client.pem" --ca "$T/root/ca.pem" --client
+expect "a client-only certificate is fine for a client" 0
+v "$T/www.chain.pem" --ca "$T/root/ca.pem" --client
+expect "issued leaves are fine for clients too" 0
+
+# a leaf signed by our root with SHA-1 (openssl still signs so on request)
+openssl x509 -req -in "$T/client.csr" -CA "$T/root/ca.pem" -CAkey "$T/root/ca.key" -set_serial 8 -sha1 \
+	-days 30 -extfile <(printf 'subjectAltName=DNS:sha1.example.test\n') -out "$T/sha1.pem" 2>/dev/null
+v "$T/sha1.pem" --ca "$T/root/ca.pem" --name sha1.example.test
+expect "a SHA-1 signature" 1 "SHA-1 signature \(ecdsa-with-SHA1\) is too weak \(SHA-256 or better required\)"
+
 # the insecure options waive their check, with a warning
 v "$T/forged.pem" --ca "$T/root/ca.pem" --name pypi.python.org --insecure-noverifycert
 expect "--insecure-noverifycert accepts a self-signed certificate" 0 "warning: --insecure-noverifycert"
@@ -143,6 +169,40 @@ assert o["verified"] is False and o["trusted"] is True and o["hostname_match"] i
 assert o["error"].startswith("name mismatch: wanted ")
 assert [c["subject"] for c in o["chain"]] == ["CN=www.example.test", "CN=Test Intermediate", "CN=Test Root"]
 ' "$OUT"
+
+# --- independent checks: other X.509 implementations agree ---------------------
+ossl_ok() { openssl verify -x509_strict -auth_level 2 -purpose sslserver -CAfile "$T/root/ca.pem" "$@" >/dev/null 2>&1; }
+ossl_refuses() { ! ossl_ok "$@"; }
+check "openssl verify -x509_strict accepts the intermediate-issued leaf" \
+	ossl_ok -untrusted "$T/inter/ca.pem" -verify_hostname www.example.test "$T/www.pem"
+check "openssl verify -x509_strict accepts the root-issued RSA leaf" ossl_ok "$T/direct.pem"
+check "openssl verify -x509_strict accepts the ed25519 leaf" ossl_ok "$T/ed.pem"
+check "openssl verify -x509_strict accepts the intermediate" ossl_ok "$T/inter/ca.pem"
+check "openssl also refuses the expired leaf" ossl_refuses "$T/expired.pem"
+check "openssl also refuses the self-signed leaf" ossl_refuses "$T/forged.pem"
+check "openssl also refuses the fake root's chain" ossl_refuses -untrusted "$T/fake/ca.pem" "$T/fakewww.pem"
+check "openssl also refuses the leaf without its intermediate" ossl_refuses "$T/www.pem"
+check "openssl also refuses the RSA-1024 key at level 2" ossl_refuses "$T/weak.pem"
+check "openssl also refuses a wrong name" ossl_refuses -untrusted "$T/inter/ca.pem" -verify_hostname a.example.test "$T/www.pem"
+run certtool --verify --load-ca-certificate "$T/root/ca.pem" --infile "$T/www.chain.pem" --verify-hostname www.example.test
+expect "GnuTLS certtool verifies the chain file and the name" 0
+expect_out "GnuTLS says trusted" "The certificate is trusted"
+
+# A real handshake: openssl s_server with the issued chain, curl trusting only our root.
+port=$(free_port)
+openssl s_server -accept "127.0.0.1:$port" -cert "$T/www.pem" -key "$T/www.key" \
+	-cert_chain "$T/inter/ca.pem" -www -quiet >"$T/s_server.log" 2>&1 &
+track $!
+if wait_port "$port"; then
+	run curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$T/root/ca.pem" \
+		--resolve "www.example.test:$port:127.0.0.1" "https://www.example.test:$port/"
+	expect "curl trusts a server using the issued certificate" 0
+	run curl -sS -o /dev/null --max-time 10 --cacert "$T/fake/ca.pem" \
+		--resolve "www.example.test:$port:127.0.0.1" "https://www.example.test:$port/"
+	expect "curl refuses it with another root" 60
+else
+	not_ok "openssl s_server did not start"; diag "$(cat "$T/s_server.log")"
+fi
 
 # --- bad input: one line on stderr and the right exit code ---------------------
 one_line() { [ "$(wc -l <<<"$ERR")" -le 2 ]; }

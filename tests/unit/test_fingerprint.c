@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "tlsscope/fingerprint.h"
+#include "tlsscope/registry.h"
 #include "tlsscope/wire.h"
 
 #include "hello_util.h"
@@ -201,6 +204,87 @@ static const char *explain_ja4(const char *got, const char *want, const struct t
 	return NULL;
 }
 
+/* --- ClientHellos of this machine's real clients (tests/data/hellos/) ------ */
+
+static void real_client_hellos(void **state)
+{
+	/* JA3: tshark's tls.handshake.ja3; JA4: from tshark's dissected fields
+	 * (see tests/data/hellos/README.md).  n_suites and n_ext count GREASE. */
+	static const struct {
+		const char *file, *ja3, *ja4, *alpn0;
+		size_t n_suites, n_ext, key_share_len;
+		bool padded;
+	} v[] = {
+		{ "openssl-s_client-tls13", "a3afc2c46ba4a7d7fbe1cfb7a3031c2f",
+		  "t13d311000_e8f1e7e78f70_1f22a2ca17c4", NULL, 31, 10, 32, false },
+		{ "openssl-s_client-tls12", "871a754af286dfb70c1b53c6887c62e0",
+		  "t12d280700_d943125447b4_e7e480e5a997", NULL, 28, 7, 0, false },
+		{ "curl-tls13", "0149f47eabf9a20d0893e2a44e5a6323",
+		  "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6", "h2", 31, 12, 32, true },
+		{ "curl-tls12", "87b9bfc7da97115ed2276737b09f8d74",
+		  "t12d2807h1_d943125447b4_a44c6288192a", "http/1.1", 28, 7, 0, false },
+		{ "gnutls-cli", "f35ce21b44ac0b87d3266294bb1b0e20",
+		  "t13d291300_723694b0fccc_2cc26d266019", NULL, 29, 13, 65, false },
+		{ "python3-ssl", "93c7d42c0df602fb91589311534831f5",
+		  "t13d181100_85036bcba153_d41ae481755e", NULL, 18, 11, 32, true },
+		{ "chromium-1", "f0169d4d22328b80581f1ffc56425f9f",
+		  "t13d1517h2_8daaf6152771_cb7bf5808d99", "h2", 16, 19, 1, false },
+		{ "chromium-2", "e1e7e58021ca323ca19db67174cdf75c",
+		  "t13d1517h2_8daaf6152771_cb7bf5808d99", "h2", 16, 19, 1, false },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/tests/data/hellos/%s.bin", TS_SOURCE_ROOT, v[i].file);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		static uint8_t buf[8192];
+		size_t len = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		assert_int_equal(ts_tls_looks_like(buf, len), TS_LOOKS_TLS);
+		struct hellos h;
+		hellos_collect(buf, len, 1, &h);   /* byte by byte */
+		assert_int_equal(h.n_ch, 1);
+		assert_int_equal(h.ch_rc[0], 0);
+		const struct ts_client_hello *ch = h.ch[0];
+		char ja3[TS_JA3_HASH_LEN], ja4[TS_JA4_LEN];
+		assert_int_equal(ts_ja3(ch, ja3), 0);
+		assert_int_equal(ts_ja4(ch, ja4), 0);
+		print_message("# %s: %zu bytes, JA3 %s JA4 %s\n", v[i].file, len, ja3, ja4);
+		assert_string_equal(ja3, v[i].ja3);
+		assert_string_equal(ja4, v[i].ja4);
+		assert_true(ch->has_sni);
+		assert_int_equal(ch->sni.len, 10);
+		assert_memory_equal(ch->sni.p, "hello.test", 10);
+		assert_int_equal(ch->n_suites, v[i].n_suites);
+		assert_int_equal(ch->n_ext, v[i].n_ext);
+		assert_int_equal(ch->has_padding, v[i].padded);
+		if (v[i].alpn0 != NULL) {
+			assert_true(ch->n_alpn > 0);
+			assert_int_equal(ch->alpn[0].len, strlen(v[i].alpn0));
+			assert_memory_equal(ch->alpn[0].p, v[i].alpn0, ch->alpn[0].len);
+		} else {
+			assert_false(ch->has_alpn);
+		}
+		if (v[i].key_share_len == 0) {
+			assert_false(ch->has_key_share);
+		} else if (strncmp(v[i].file, "chromium", 8) == 0) {
+			/* GREASE share (1 byte), then X25519MLKEM768 (1216 bytes), then x25519 */
+			assert_true(ch->has_grease);
+			assert_int_equal(ch->n_key_shares, 3);
+			assert_true(ts_is_grease(ch->key_shares[0].group));
+			assert_int_equal(ch->key_shares[1].group, 4588);
+			assert_int_equal(ch->key_shares[1].key.len, 1216);
+			assert_int_equal(ch->key_shares[2].group, 29);
+			assert_true(ch->has_ech);
+			assert_int_equal(ch->ech_type, 0);
+			assert_true(ch->has_cert_compression);
+		} else {
+			assert_int_equal(ch->key_shares[0].key.len, v[i].key_share_len);
+		}
+		hellos_free(&h);
+	}
+}
+
 /* --- FoxIO's JA4 test captures --------------------------------------------- */
 
 static bool has_suffix(const char *s, const char *suf)
@@ -272,6 +356,16 @@ static void ja4_reference_captures(void **state)
 			}
 			struct hellos h;
 			hellos_collect(st->data, st->len, 1460, &h);
+			const char *domain = json_string_value(json_object_get(entry, "domain"));
+			if (domain != NULL && domain[0] != '\0' && h.n_ch > 0) {
+				checked++;
+				const struct ts_bytes *sni = &h.ch[0]->sni;
+				if (strlen(domain) != sni->len || memcmp(domain, sni->p, sni->len) != 0) {
+					print_message("# %s: domain %s, SNI %.*s\n", de->d_name, domain,
+					              (int)sni->len, (const char *)sni->p);
+					failures++;
+				}
+			}
 			for (size_t k = 1; k <= HELLOS_MAX; k++) {
 				char key[16];
 				snprintf(key, sizeof key, "JA4.%zu", k);
@@ -348,7 +442,7 @@ static void ndpi_reference_captures(void **state)
 	DIR *d = opendir(CAPTURES "/ndpi");
 	assert_non_null(d);
 	struct dirent *de;
-	size_t checked = 0, failures = 0, files = 0, explained = 0;
+	size_t checked = 0, failures = 0, files = 0, explained = 0, facts = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (!has_suffix(de->d_name, ".out"))
 			continue;
@@ -421,6 +515,83 @@ static void ndpi_reference_captures(void **state)
 				              client->n_ch > 0 && client->ch_rc[0] != 0 ? client->ch_err[0] : "");
 				failures++;
 			}
+			/* The other facts nDPI prints, from the same hellos. */
+			const struct ts_client_hello *ch = client->n_ch > 0 ? client->ch[0] : NULL;
+			const struct ts_server_hello *sh = server->n_sh > 0 ? server->sh[0] : NULL;
+			if (field(line, "[Hostname/SNI: ", want, sizeof want) && ch != NULL && ch->has_sni) {
+				snprintf(got, sizeof got, "%.*s", (int)ch->sni.len, (const char *)ch->sni.p);
+				facts++;
+				if (strcmp(got, want) != 0) {
+					print_message("# %s %s:%u SNI: want %s got %s\n", de->d_name, aa, ap, want, got);
+					failures++;
+				}
+			}
+			if (field(line, "[(Advertised) ALPNs: ", want, sizeof want) && ch != NULL) {
+				struct sb_ { char *p; size_t n; } g = { got, 0 };
+				got[0] = '\0';
+				for (size_t i = 0; i < ch->n_alpn && g.n + ch->alpn[i].len + 2 < sizeof got; i++)
+					g.n += (size_t)snprintf(got + g.n, sizeof got - g.n, "%s%.*s", i ? ";" : "",
+					                        (int)ch->alpn[i].len, (const char *)ch->alpn[i].p);
+				facts++;
+				if (strcmp(got, want) != 0) {
+					print_message("# %s %s:%u ALPNs: want %s got %s\n", de->d_name, aa, ap, want, got);
+					failures++;
+				}
+			}
+			if (field(line, "[Cipher: ", want, sizeof want) && sh != NULL) {
+				facts++;
+				if (strcmp(ts_suite_name(sh->suite), want) != 0) {
+					print_message("# %s %s:%u Cipher: want %s got %s\n", de->d_name, aa, ap, want,
+					              ts_suite_name(sh->suite));
+					failures++;
+				}
+			}
+			const char *v = strstr(line, "][TLSv1.");
+			if (v != NULL && sh != NULL && !sh->is_hrr) {
+				snprintf(want, sizeof want, "%.*s", (int)strcspn(v + 2, "]"), v + 2);
+				facts++;
+				const char *why = NULL;
+				char cv[16] = "";
+				if (ch != NULL)
+					snprintf(cv, sizeof cv, "%s", ts_version_name(ch->version));
+				/* 0xfb1a is Facebook's private Fizz code point; nDPI names it, the
+				 * registry has no name for it. */
+				if (sh->selected_version == 0xfb1a && strcmp(want, "TLSv1.3 (Fizz)") == 0)
+					why = "0xfb1a is Facebook's unregistered Fizz version";
+				/* RFC 8446 4.2.1: a ServerHello's supported_versions, not its
+				 * legacy_version, is the negotiated version (tshark agrees). */
+				else if (sh->selected_version != sh->version &&
+				         strcmp(want, ts_version_name(sh->version)) == 0)
+					why = "the ServerHello's supported_versions selects the version";
+				/* RFC 5246 7.4.1.3: the ServerHello's version is the one chosen; nDPI
+				 * shows the ClientHello's here (tshark: ServerHello 0x0301). */
+				else if (sh->selected_version < (ch != NULL ? ch->version : 0) &&
+				         strcmp(want, cv) == 0)
+					why = "the server chose a lower version than the client offered";
+				if (why != NULL) {
+					print_message("# %s %s:%u version differs as explained: %s\n", de->d_name,
+					              aa, ap, why);
+					explained++;
+				} else if (strcmp(ts_version_name(sh->selected_version), want) != 0) {
+					print_message("# %s %s:%u version: want %s got %s\n", de->d_name, aa, ap, want,
+					              ts_version_name(sh->selected_version));
+					failures++;
+				}
+			}
+			if (field(line, "[Certificate SHA-1: ", want, sizeof want) && server->leaf != NULL) {
+				uint8_t md[EVP_MAX_MD_SIZE];
+				unsigned int mdlen = 0;
+				EVP_Digest(server->leaf, server->leaf_len, md, &mdlen, EVP_sha1(), NULL);
+				size_t at = 0;
+				for (unsigned int i = 0; i < mdlen && at + 4 < sizeof got; i++)
+					at += (size_t)snprintf(got + at, sizeof got - at, "%s%02X", i ? ":" : "", md[i]);
+				facts++;
+				if (strcmp(got, want) != 0) {
+					print_message("# %s %s:%u certificate SHA-1: want %s got %s\n", de->d_name, aa,
+					              ap, want, got);
+					failures++;
+				}
+			}
 			hellos_free(&h1);
 			hellos_free(&h2);
 		}
@@ -429,11 +600,13 @@ static void ndpi_reference_captures(void **state)
 		pcap_streams_free(streams, n);
 	}
 	closedir(d);
-	print_message("# nDPI captures: %zu files, %zu values checked, %zu explained differences, "
-	              "%zu unexplained\n", files, checked, explained, failures);
+	print_message("# nDPI captures: %zu files, %zu fingerprints and %zu other facts (SNI, ALPN, "
+	              "cipher, version, certificate SHA-1) checked, %zu explained differences, "
+	              "%zu unexplained\n", files, checked, facts, explained, failures);
+	assert_true(facts >= 100);
 	assert_true(files >= 15);
 	assert_true(checked >= 80);
-	assert_true(explained <= 10);
+	assert_true(explained <= 12);
 	assert_int_equal(failures, 0);
 }
 
@@ -443,6 +616,7 @@ int main(void)
 		cmocka_unit_test(ja4_spec_example),
 		cmocka_unit_test(ja4_alpn_rules),
 		cmocka_unit_test(ja3_string_and_hash),
+		cmocka_unit_test(real_client_hellos),
 		cmocka_unit_test(ja4_reference_captures),
 		cmocka_unit_test(ndpi_reference_captures),
 	};
