@@ -47,6 +47,10 @@ static void on_tls(void *ctx, const struct ts_obs_tls *t)
 			.size_min = x->response_plaintext_min,
 			.request_size = x->request_plaintext_estimate,
 			.records = x->response_records,
+			/* The observer leaves records it takes for TLS 1.3 session
+			 * tickets out of the estimate (they stay in the maximum). */
+			.tickets_handled = true,
+			.lead_removed = x->response_plaintext_max > x->response_plaintext_estimate,
 		};
 	}
 	c.responses = r;
