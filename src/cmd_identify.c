@@ -41,14 +41,18 @@ static bool read_file(const char *path, struct ts_buf *b, struct ts_error *err)
 	return !failed;
 }
 
-static bool looks_like_json(const struct ts_buf *b)
+/* JSON lines start with '{'; a capture starts with a binary magic number.
+ * Only the first bytes are read, so a large capture is not loaded twice. */
+static bool looks_like_json(const char *path)
 {
-	for (size_t i = 0; i < b->len; i++) {
-		if (b->data[i] == ' ' || b->data[i] == '\t' || b->data[i] == '\r' || b->data[i] == '\n')
-			continue;
-		return b->data[i] == '{';
-	}
-	return false;
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return false;   /* the capture reader reports why */
+	int c;
+	while ((c = fgetc(f)) == ' ' || c == '\t' || c == '\r' || c == '\n')
+		;
+	fclose(f);
+	return c == '{';
 }
 
 int cmd_identify(int argc, char **argv)
@@ -115,14 +119,17 @@ int cmd_identify(int argc, char **argv)
 	struct ts_buf b;
 	ts_buf_init(&b);
 	int exit_code = CLI_OK;
-	if (!read_file(input, &b, &err)) {
-		rc = err.code;
-	} else if (looks_like_json(&b)) {
-		rc = ts_id_input_parse_observe_json(&in, (const char *)b.data, b.len, &err);
-		if (rc == TS_E_MALFORMED)
-			rc = ts_error_set(&err, TS_E_FILE, "'%s': %.400s", input, err.msg);
-	} else {
+	if (!looks_like_json(input)) {
 		rc = identify_input_capture(input, &in, &err);
+	} else if (!read_file(input, &b, &err)) {
+		rc = err.code;
+	} else {
+		rc = ts_id_input_parse_observe_json(&in, (const char *)b.data, b.len, &err);
+		if (rc == TS_E_MALFORMED) {
+			char why[TS_ERROR_MSG_MAX];
+			snprintf(why, sizeof why, "%s", err.msg);
+			rc = ts_error_set(&err, TS_E_FILE, "'%s': %.400s", input, why);
+		}
 	}
 	ts_buf_clear(&b);
 	struct ts_id_result res = { 0 };

@@ -141,6 +141,16 @@ echo 'not a capture' >"$TS_TMP/junk.pcap"
 run "$TLSSCOPE" identify "$TS_TMP/junk.pcap" --catalog "$TS_TMP/cat.json"
 expect "an unreadable capture is exit 3" 3 "junk.pcap"
 run "$TLSSCOPE" identify "$TS_TMP/missing.pcap" --catalog "$TS_TMP/cat.json"
-expect "a missing capture is exit 3" 3 "cannot open"
+expect "a missing capture is exit 3" 3 "missing.pcap"
+
+# The same page loads through the observer's JSON lines.
+"$TLSSCOPE" observe "$TS_TMP/cold-tls1.3.pcap" --json >"$TS_TMP/cold.jsonl" 2>/dev/null
+run "$TLSSCOPE" identify "$TS_TMP/cold.jsonl" --catalog "$TS_TMP/cat.json" --json
+expect "identify reads 'tlsscope observe --json' output" 0
+check "... and names the same pages as from the capture" test \
+	"$(grep -o '"page":"[^"]*"' <<<"$OUT")" = "$(grep -o '"page":"[^"]*"' "$TS_TMP/cold-tls1.3.json")"
+printf '{"type":"tls","exchanges":[{"t":"x"}]}\n' >"$TS_TMP/bad.jsonl"
+run "$TLSSCOPE" identify "$TS_TMP/bad.jsonl" --catalog "$TS_TMP/cat.json"
+expect "bad observe JSON lines are one clear line, exit 3" 3 "bad.jsonl': line 1: exchanges\[0\]"
 
 echo "1..$TS_N"
