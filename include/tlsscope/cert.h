@@ -59,8 +59,10 @@ struct ts_verify_options {
 	bool insecure_noverifycert;     /* accept any chain (the name is still checked) */
 	bool insecure_noverifyname;     /* skip the name check */
 	bool insecure_noverifytime;     /* ignore validity dates */
-	int min_rsa_bits;               /* 0 means 2048 */
+	int min_rsa_bits;               /* 0 means 2048; negative: no key-size check */
 	int64_t at;                     /* verification time, Unix seconds; 0 means now */
+	/* Added by cert: */
+	bool client_purpose;            /* the peer is a client: the leaf needs clientAuth, not serverAuth */
 };
 
 struct ts_verify_result {
@@ -69,6 +71,9 @@ struct ts_verify_result {
 	char error[TS_ERROR_MSG_MAX];   /* "" when trusted and matching, else the first reason in words */
 	struct ts_cert_info *built;     /* the chain verification built, leaf first, root last */
 	size_t built_count;
+	/* Added by cert: the first failure an insecure_* option waived ("" when
+	 * none), for the warning a caller should print. */
+	char waived[TS_ERROR_MSG_MAX];
 };
 
 /* Verifies a chain as a server sent it (leaf first) for opt->name.  Returns
@@ -88,6 +93,20 @@ int ts_cert_verify_der(struct ts_trust *trust, const uint8_t *const *ders, const
                        size_t count, const struct ts_verify_options *opt,
                        struct ts_verify_result *res, struct ts_error *err);
 void ts_verify_result_clear(struct ts_verify_result *res);
+/* res is overwritten by the verify functions: clear it before reusing it.
+ * Checks run in this order and the first failure is reported: the chain (to a
+ * trusted root; insecure_noverifycert waives it), the dates of every
+ * certificate in the built chain (insecure_noverifytime), the key sizes of
+ * every certificate in the built chain (RSA and DSA >= min_rsa_bits, EC >=
+ * 224; not waivable except by a negative min_rsa_bits), then the name
+ * (insecure_noverifyname). */
+
+/* Reads a chain file (PEM, leaf first; or one DER certificate) and verifies it
+ * like ts_cert_verify_der.  TS_E_FILE when the file cannot be read or holds no
+ * certificate. */
+int ts_cert_verify_file(struct ts_trust *trust, const char *path,
+                        const struct ts_verify_options *opt, struct ts_verify_result *res,
+                        struct ts_error *err);
 
 /* Generation, in the spirit of mkcert: a local CA for tests and demos. */
 struct ts_cert_request {
@@ -111,6 +130,12 @@ struct ts_cert_request {
  * "<dir>/ca".  TS_E_INVALID for a bad key spec or name, TS_E_FILE for I/O. */
 int ts_cert_generate(const struct ts_cert_request *req, const char *issuer_dir,
                      const char *out_prefix, struct ts_error *err);
+
+/* Parses a time for the command line: "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS"
+ * (also with a 'T', and an optional "Z" or " UTC"), all UTC; "now"; a
+ * relative "+10d", "-30d", "-2h", "+15m", "-5s" from now; or "@SECONDS".
+ * TS_E_INVALID with a message when it is none of these. */
+int ts_cert_parse_time(const char *text, int64_t now, int64_t *out, struct ts_error *err);
 
 /* Formats Unix seconds as "2025-01-01 00:00:00 UTC" into out (at least 24 bytes). */
 void ts_cert_format_time(int64_t t, char *out, size_t size);
