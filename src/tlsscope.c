@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version of tlsscope and of the libraries it uses" },
+	{ "scan", cmd_scan, "assess servers' TLS: versions, suites, groups, certificates, findings" },
 	{ "cert", cmd_cert, "a local CA for tests; show and verify certificates offline" },
 };
 

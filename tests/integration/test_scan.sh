@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# tlsscope scan against real servers on loopback: openssl s_server (legacy and
+# server-ordered), nginx (modern; RSA + ECDSA), gnutls-serv with its own
+# priority string; every accepted-suite set is compared with sslscan's.
+source "$(dirname "$0")/lib.sh"
+cd "$TS_TMP"
+
+"$TLSSCOPE" cert ca --dir ca >/dev/null
+"$TLSSCOPE" cert issue --ca ca --out rsa localhost 127.0.0.1 >/dev/null
+"$TLSSCOPE" cert issue --ca ca --key ec:P-256 --out ec localhost 127.0.0.1 >/dev/null
+openssl dhparam -out dh1024.pem 1024 2>/dev/null
+
+# j FILE FILTER: one value from the scan's JSON line.
+j() { jq -c "$2" "$1"; }
+# same DESC FILE FILTER WANT
+same() {
+	local got; got=$(j "$2" "$3")
+	if [ "$got" = "$4" ]; then ok "$1"; else not_ok "$1"; diag "wanted $4"; diag "got    $got"; fi
+}
+# like_sslscan NAME PORT: accepted suites per version equal sslscan's.
+like_sslscan() {
+	timeout 120 sslscan --no-colour --xml="$1.xml" "127.0.0.1:$2" >/dev/null 2>&1
+	if python3 "$TS_ROOT/tests/integration/scan_compare.py" "$1.xml" "$1.json" \
+		"$TS_ROOT/lib/registry" >"$1.cmp" 2>&1; then
+		ok "$1: accepted suites per version equal sslscan's"
+	else
+		not_ok "$1: accepted suites differ from sslscan's"; while read -r l; do diag "$l"; done <"$1.cmp"
+	fi
+}
+# scan NAME PORT [ARGS]: JSON into NAME.json, text into NAME.txt
+scan() {
+	local name=$1 port=$2; shift 2
+	run "$TLSSCOPE" scan --json --ca ca/ca.pem "$@" "127.0.0.1:$port"
+	echo "$OUT" >"$name.json"
+	[ -s "$name.json" ] && jq -e . "$name.json" >/dev/null 2>&1
+}
+
+# --- openssl s_server, legacy: every suite of ALL at SECLEVEL 0, TLS 1.0-1.3, client order
+p1=$(free_port)
+openssl s_server -accept "127.0.0.1:$p1" -cert rsa.pem -key rsa.key -www -quiet \
+	-cipher 'ALL:@SECLEVEL=0' -dhparam dh1024.pem >/dev/null 2>&1 &
+track $!
+wait_port "$p1"
+check "legacy: scan gives one JSON line" scan legacy "$p1" --fail-on critical
+expect "legacy: no critical finding, exit 0" 0
+same "legacy: protocols" legacy.json .protocols \
+	'{"ssl2":false,"ssl3":false,"tls1_0":true,"tls1_1":true,"tls1_2":true,"tls1_3":true}'
+same "legacy: TLS 1.3 suites (OpenSSL's default set)" legacy.json '.ciphers.tls1_3|sort' \
+	'["TLS_AES_128_GCM_SHA256","TLS_AES_256_GCM_SHA384","TLS_CHACHA20_POLY1305_SHA256"]'
+same "legacy: s_server without -serverpref follows the client's order" legacy.json \
+	'.server_order.tls1_2' false
+same "legacy: DHE group from -dhparam is 1024 bits" legacy.json .groups.dh_bits 1024
+same "legacy: findings" legacy.json '[.findings[].id]|sort' \
+	'["anonymous_cipher","beast","no_forward_secrecy","no_ocsp_stapling","tls1_0","tls1_1","weak_dh"]'
+same "legacy: certificate trusted with --ca, name matches" legacy.json \
+	'[.certificates[]|[.auth,.trusted,.name_match,.key_bits]]' '[["RSA",true,true,2048]]'
+same "legacy: behaviour" legacy.json \
+	'.behaviour|[.secure_renegotiation,.compression,.fallback_scsv,.heartbleed,.ccs_injection]' \
+	'[true,false,true,false,false]'
+same "legacy: TLS 1.3 groups include x25519 and ffdhe2048" legacy.json \
+	'[.groups.tls1_3[]|select(.=="x25519" or .=="ffdhe2048")]|length' 2
+check "legacy: connections counted" test "$(j legacy.json .connections)" -gt 50
+like_sslscan legacy "$p1"
+run "$TLSSCOPE" scan --ca ca/ca.pem --fail-on medium "127.0.0.1:$p1"
+expect "legacy: --fail-on medium exits 1" 1
+expect_out "legacy: text report lists findings" 'weak_dh +The DHE group has only 1024 bits'
+expect_out "legacy: text report counts connections" 'connections \.+ [0-9]+ in [0-9]+ ms'
+
+# --- openssl s_server with -serverpref and a short list: the order is the configured one
+p2=$(free_port)
+openssl s_server -accept "127.0.0.1:$p2" -cert rsa.pem -key rsa.key -www -quiet -serverpref \
+	-no_tls1_3 -cipher 'ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256' \
+	>/dev/null 2>&1 &
+track $!
+wait_port "$p2"
+check "ordered: scan" scan ordered "$p2"
+same "ordered: TLS 1.2 suites in the configured order" ordered.json .ciphers.tls1_2 \
+	'["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256","TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384","TLS_RSA_WITH_AES_128_CBC_SHA","TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]'
+same "ordered: server order detected" ordered.json .server_order.tls1_2 true
+same "ordered: TLS 1.0/1.1 off (OpenSSL 3 refuses them above SECLEVEL 0)" ordered.json \
+	'[.protocols.tls1_0,.protocols.tls1_1]' '[false,false]'
+same "ordered: no TLS 1.3" ordered.json .protocols.tls1_3 false
+like_sslscan ordered "$p2"
+
+echo "1..$TS_N"
