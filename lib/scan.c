@@ -890,7 +890,12 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 		run_tasks(p2, sizeof p2 / sizeof p2[0]);
 	} else if (r->status == TS_OK) {
 		r->status = TS_E_TLS;
-		snprintf(r->error, sizeof r->error, "the server accepted none of the hellos sent");
+		if (__atomic_load_n(&t.alerts, __ATOMIC_RELAXED) > 0)
+			snprintf(r->error, sizeof r->error, "the server refused every hello sent (alert %s)",
+			         ts_alert_name(__atomic_load_n(&t.last_alert, __ATOMIC_RELAXED)));
+		else
+			snprintf(r->error, sizeof r->error,
+			         "the server closed every connection without answering the hello");
 	} else {
 		snprintf(r->error, sizeof r->error, "%s",
 		         r->status == TS_E_TIMEOUT ? "the server did not answer any hello in time"

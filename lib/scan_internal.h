@@ -24,6 +24,8 @@ struct scan_target {
 	uv_mutex_t lock;                /* res and notes */
 	unsigned connections;           /* atomic */
 	unsigned refusals;              /* atomic: refused/reset connects seen */
+	unsigned alerts;                /* atomic: hellos answered with an alert */
+	uint8_t last_alert;             /* the description of one of them */
 };
 
 enum probe_outcome {

@@ -393,6 +393,10 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 	}
 	if (fin < 0 && !hello)
 		p->outcome = P_MALFORMED;
+	if (p->outcome == P_ALERT) {
+		__atomic_add_fetch(&t->alerts, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->last_alert, p->alert.description, __ATOMIC_RELAXED);
+	}
 	ts_tls_stream_clear(&st);
 	free(buf);
 	if (fin == 1 && hello && p->hello_done && p->after != AFTER_NONE)
