@@ -82,6 +82,14 @@ bool ts_read_skip(struct ts_reader *rd, size_t n, const char *field)
 bool ts_read_vector(struct ts_reader *rd, int length_bytes, struct ts_reader *sub,
                     const char *field)
 {
+	if (rd->error) {
+		/* Already failed: keep the first failure's field and offset. */
+		ts_reader_init(sub, NULL, 0);
+		sub->error = true;
+		sub->field = rd->field;
+		sub->error_off = rd->error_off;
+		return false;
+	}
 	size_t start = rd->off;
 	size_t n = take_be(rd, (size_t)length_bytes, field);
 	const uint8_t *p = rd->error ? NULL : take(rd, n, field);

@@ -1,38 +1,31 @@
 /* JA3 / JA3S / JA4 fingerprints of parsed hellos. */
 #include "tlsscope/fingerprint.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* libcrypto's low-level MD5 and SHA-256 (deprecated in OpenSSL 3 in favour of
+ * EVP): EVP, and even the one-shot SHA256(), fetch the algorithm and allocate
+ * a provider context per digest (locks and malloc), which cost more than the
+ * rest of a JA4; these run straight on a context on the stack (bench/README.md). */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
-
-/* Digests through OpenSSL, with the algorithms fetched once and one context
- * per thread (fetching per call costs more than the rest of a JA4). */
-static EVP_MD *md_md5, *md_sha256;
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static _Thread_local EVP_MD_CTX *md_ctx;
-
-static void md_fetch(void)
-{
-	md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
-	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
+#include <openssl/md5.h>
+#include <openssl/sha.h>
 
 static int digest(bool sha256, const void *p, size_t n, uint8_t *out)
 {
-	pthread_once(&md_once, md_fetch);
-	const EVP_MD *md = sha256 ? md_sha256 : md_md5;
-	if (md == NULL)
+	if (sha256) {
+		SHA256_CTX c;
+		if (!SHA256_Init(&c) || !SHA256_Update(&c, p, n) || !SHA256_Final(out, &c))
+			return TS_E_INTERNAL;
+		return SHA256_DIGEST_LENGTH;
+	}
+	MD5_CTX c;
+	if (!MD5_Init(&c) || !MD5_Update(&c, p, n) || !MD5_Final(out, &c))
 		return TS_E_INTERNAL;
-	if (md_ctx == NULL && (md_ctx = EVP_MD_CTX_new()) == NULL)
-		return TS_E_NOMEM;
-	unsigned int len = 0;
-	if (EVP_DigestInit_ex(md_ctx, md, NULL) != 1 || EVP_DigestUpdate(md_ctx, p, n) != 1 ||
-	    EVP_DigestFinal_ex(md_ctx, out, &len) != 1)
-		return TS_E_INTERNAL;
-	return (int)len;
+	return MD5_DIGEST_LENGTH;
 }
 
 /* A bounded string builder: overflow is sticky. */
@@ -73,13 +66,12 @@ static void sb_puts(struct sb *b, const char *s, size_t n)
 static void sb_dec(struct sb *b, unsigned v)
 {
 	char tmp[8];
-	int n = 0;
+	size_t n = sizeof tmp;
 	do {
-		tmp[n++] = (char)('0' + v % 10);
+		tmp[--n] = (char)('0' + v % 10);
 		v /= 10;
-	} while (v != 0);
-	while (n > 0)
-		sb_putc(b, tmp[--n]);
+	} while (v != 0 && n > 0);
+	sb_puts(b, tmp + n, sizeof tmp - n);
 }
 
 static void sb_hex4(struct sb *b, uint16_t v)
@@ -99,46 +91,77 @@ static int sb_result(struct sb *b)
 	return (int)b->len;
 }
 
-/* Appends the non-GREASE values joined by sep, in decimal. */
-static void dec_list16(struct sb *b, const uint16_t *v, size_t n)
+/* Writes v in decimal at p; returns the end.  No bounds check: the callers
+ * size their buffers for the TS_MAX_* caps (at most 6 bytes per value). */
+static char *put_dec(char *p, unsigned v)
+{
+	char tmp[8];
+	size_t n = sizeof tmp;
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	memcpy(p, tmp + n, sizeof tmp - n);
+	return p + (sizeof tmp - n);
+}
+
+/* The non-GREASE values joined by '-', in decimal. */
+static char *put_dec_list16(char *p, const uint16_t *v, size_t n)
 {
 	bool first = true;
 	for (size_t i = 0; i < n; i++) {
 		if (ts_is_grease(v[i]))
 			continue;
 		if (!first)
-			sb_putc(b, '-');
-		sb_dec(b, v[i]);
+			*p++ = '-';
+		p = put_dec(p, v[i]);
 		first = false;
 	}
+	return p;
 }
 
-int ts_ja3_string(const struct ts_client_hello *ch, char *out, size_t outsz)
+/* Big enough for any hello within the TS_MAX_* caps. */
+#define FP_BUF (8 * (TS_MAX_SUITES + TS_MAX_EXTENSIONS + TS_MAX_GROUPS + TS_MAX_SIGALGS) + 64)
+
+/* The JA3 string into buf (FP_BUF bytes); returns its length. */
+static size_t ja3_build(const struct ts_client_hello *ch, char *buf)
 {
-	struct sb b;
-	sb_init(&b, out, outsz);
-	sb_dec(&b, ch->version);
-	sb_putc(&b, ',');
-	dec_list16(&b, ch->suites, ch->n_suites);
-	sb_putc(&b, ',');
+	char *p = put_dec(buf, ch->version);
+	*p++ = ',';
+	p = put_dec_list16(p, ch->suites, ch->n_suites);
+	*p++ = ',';
 	bool first = true;
 	for (size_t i = 0; i < ch->n_ext; i++) {
 		if (ts_is_grease(ch->ext[i].type))
 			continue;
 		if (!first)
-			sb_putc(&b, '-');
-		sb_dec(&b, ch->ext[i].type);
+			*p++ = '-';
+		p = put_dec(p, ch->ext[i].type);
 		first = false;
 	}
-	sb_putc(&b, ',');
-	dec_list16(&b, ch->groups, ch->n_groups);
-	sb_putc(&b, ',');
+	*p++ = ',';
+	p = put_dec_list16(p, ch->groups, ch->n_groups);
+	*p++ = ',';
 	for (size_t i = 0; i < ch->n_point_formats; i++) {
 		if (i > 0)
-			sb_putc(&b, '-');
-		sb_dec(&b, ch->point_formats[i]);
+			*p++ = '-';
+		p = put_dec(p, ch->point_formats[i]);
 	}
-	return sb_result(&b);
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+
+int ts_ja3_string(const struct ts_client_hello *ch, char *out, size_t outsz)
+{
+	char buf[FP_BUF];
+	size_t n = ja3_build(ch, buf);
+	if (n >= outsz) {
+		if (outsz > 0)
+			out[0] = '\0';
+		return TS_E_NOMEM;
+	}
+	memcpy(out, buf, n + 1);
+	return (int)n;
 }
 
 static int md5_hex(const char *s, size_t n, char hash[TS_JA3_HASH_LEN])
@@ -153,18 +176,11 @@ static int md5_hex(const char *s, size_t n, char hash[TS_JA3_HASH_LEN])
 	return 0;
 }
 
-/* Big enough for any hello within the TS_MAX_* caps. */
-#define FP_BUF (8 * (TS_MAX_SUITES + TS_MAX_EXTENSIONS + TS_MAX_GROUPS + TS_MAX_SIGALGS) + 64)
-
 int ts_ja3(const struct ts_client_hello *ch, char hash[TS_JA3_HASH_LEN])
 {
-	char *buf = malloc(FP_BUF);
-	if (buf == NULL)
-		return TS_E_NOMEM;
-	int n = ts_ja3_string(ch, buf, FP_BUF);
-	int rc = n < 0 ? n : md5_hex(buf, (size_t)n, hash);
-	free(buf);
-	return rc;
+	char buf[FP_BUF];
+	size_t n = ja3_build(ch, buf);
+	return md5_hex(buf, n, hash);
 }
 
 int ts_ja3s_string(const struct ts_server_hello *sh, char *out, size_t outsz)
@@ -217,10 +233,18 @@ static bool alnum(uint8_t c)
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-static int cmp_u16(const void *a, const void *b)
+/* Insertion sort: the lists are short (tens of entries) and mostly in order. */
+static void sort_u16(uint16_t *v, size_t n)
 {
-	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
-	return (x > y) - (x < y);
+	for (size_t i = 1; i < n; i++) {
+		uint16_t x = v[i];
+		size_t j = i;
+		while (j > 0 && v[j - 1] > x) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
 }
 
 /* Copies the non-GREASE values of v (skipping `skip1`/`skip2` when not -1). */
@@ -288,9 +312,10 @@ int ts_ja4_string(const struct ts_client_hello *ch, char transport, enum ts_ja4_
 	sb_putc(&b, transport);
 	sb_puts(&b, ja4_version(version), 2);
 	sb_putc(&b, ch->has_sni ? 'd' : 'i');
-	char cnt[8];
-	snprintf(cnt, sizeof cnt, "%02u%02u", (unsigned)(n_suites > 99 ? 99 : n_suites),
-	         (unsigned)(n_all_ext > 99 ? 99 : n_all_ext));
+	unsigned nc = n_suites > 99 ? 99 : (unsigned)n_suites;
+	unsigned ne = n_all_ext > 99 ? 99 : (unsigned)n_all_ext;
+	char cnt[4] = { (char)('0' + nc / 10), (char)('0' + nc % 10), (char)('0' + ne / 10),
+	                (char)('0' + ne % 10) };
 	sb_puts(&b, cnt, 4);
 	if (!ch->has_alpn || ch->n_alpn == 0 || ch->alpn[0].len == 0) {
 		sb_puts(&b, "00", 2);
@@ -310,14 +335,14 @@ int ts_ja4_string(const struct ts_client_hello *ch, char transport, enum ts_ja4_
 
 	/* b: ciphers */
 	if (!original)
-		qsort(suites, n_suites, sizeof suites[0], cmp_u16);
+		sort_u16(suites, n_suites);
 	/* c: extensions (sorted without SNI and ALPN, or all in order), then sigalgs */
 	size_t n_ext;
 	if (original) {
 		n_ext = n_all_ext;
 	} else {
 		n_ext = filter16(ext_types, ch->n_ext, exts, TS_EXT_SERVER_NAME, TS_EXT_ALPN);
-		qsort(exts, n_ext, sizeof exts[0], cmp_u16);
+		sort_u16(exts, n_ext);
 	}
 	size_t n_sig = filter16(ch->sigalgs, ch->n_sigalgs, sigalgs, -1, -1);
 

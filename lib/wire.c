@@ -76,7 +76,7 @@ const char *ts_content_type_name(int type)
 
 const char *ts_version_name(uint16_t version)
 {
-	static char buf[8];
+	static _Thread_local char buf[8];
 	switch (version) {
 	case TS_SSL2: return "SSLv2";
 	case TS_SSL3: return "SSLv3";
@@ -107,15 +107,23 @@ static size_t read_u16_list(struct ts_reader *rd, int lb, uint16_t *out, size_t 
 		ts_reader_propagate(rd, &sub);
 		return 0;
 	}
-	while (ts_reader_left(&sub) > 0) {
-		uint16_t v = ts_read_u16(&sub, field);
+	/* The whole vector is inside the message (checked by ts_read_vector):
+	 * decode it in one pass rather than one reader call per value. */
+	size_t count = sub.len / 2;
+	if (count > cap) {
+		count = cap;
+		*truncated = true;
+	}
+	for (size_t i = 0; i < count; i++) {
+		uint16_t v = (uint16_t)(sub.data[2 * i] << 8 | sub.data[2 * i + 1]);
 		if (grease != NULL && ts_is_grease(v))
 			*grease = true;
-		if (n < cap)
-			out[n++] = v;
-		else
-			*truncated = true;
+		out[n++] = v;
 	}
+	if (grease != NULL)
+		for (size_t i = count; i < sub.len / 2; i++)
+			if (ts_is_grease((uint16_t)(sub.data[2 * i] << 8 | sub.data[2 * i + 1])))
+				*grease = true;
 	return n;
 }
 
@@ -420,14 +428,8 @@ int ts_parse_client_hello(struct ts_reader *rd, struct ts_client_hello *ch, stru
 {
 	const char *why = NULL;
 	struct ts_reader sub;
-	/* Zero only the small fields: the arrays are filled up to their counts. */
+	/* Zero only the scalars: the arrays are filled up to their counts. */
 	memset(ch, 0, offsetof(struct ts_client_hello, suites));
-	ch->n_suites = 0;
-	ch->n_compressions = 0;
-	ch->has_extensions = false;
-	ch->n_ext = 0;
-	memset(&ch->has_grease, 0, sizeof *ch - offsetof(struct ts_client_hello, has_grease));
-
 	ch->version = ts_read_u16(rd, "client_hello.version");
 	ch->random = ts_read_bytes(rd, 32, "client_hello.random");
 	if (ts_read_vector(rd, 1, &sub, "client_hello.session_id")) {
@@ -538,8 +540,7 @@ int ts_parse_server_hello(struct ts_reader *rd, struct ts_server_hello *sh, stru
 {
 	const char *why = NULL;
 	struct ts_reader sub;
-	memset(sh, 0, offsetof(struct ts_server_hello, ext));
-	memset(&sh->n_ext, 0, sizeof *sh - offsetof(struct ts_server_hello, n_ext));
+	memset(sh, 0, offsetof(struct ts_server_hello, point_formats));
 	sh->version = ts_read_u16(rd, "server_hello.version");
 	sh->random = ts_read_bytes(rd, 32, "server_hello.random");
 	if (sh->random != NULL && memcmp(sh->random, hrr_random, 32) == 0)
@@ -989,6 +990,11 @@ void ts_tls_stream_set_encrypted(struct ts_tls_stream *s, bool encrypted)
 	s->encrypted = encrypted;
 }
 
+void ts_tls_stream_set_version(struct ts_tls_stream *s, uint16_t version)
+{
+	s->version = version;
+}
+
 static int stream_fail(struct ts_tls_stream *s)
 {
 	s->state = ST_FAILED;
@@ -1108,10 +1114,22 @@ static int next_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 		             (unsigned long long)s->offset + 1, p[1], p[2]);
 		return stream_fail(s);
 	}
-	if (len > s->lim.max_record) {
+	/* RFC 8446 5.2 / RFC 5246 6.2: ciphertext up to 2^14 + 256 in TLS 1.3 and
+	 * 2^14 + 2048 before; plaintext handshake, alert and CCS up to 2^14. */
+	size_t limit = s->lim.max_record;
+	const char *which = "the limit";
+	if (s->version == TS_TLS13 && limit > 16384 + 256) {
+		limit = 16384 + 256;
+		which = "the TLS 1.3 limit";
+	}
+	if (!s->encrypted && p[0] != TS_CT_APPLICATION_DATA && limit > 16384) {
+		limit = 16384;
+		which = "the plaintext limit";
+	}
+	if (len > limit) {
 		ts_error_set(&s->err, TS_E_MALFORMED,
-		             "record.length at offset %llu: %zu is over the limit of %zu",
-		             (unsigned long long)s->offset + 3, len, s->lim.max_record);
+		             "record.length at offset %llu: %zu is over %s of %zu",
+		             (unsigned long long)s->offset + 3, len, which, limit);
 		return stream_fail(s);
 	}
 	if (avail < 5 + len)
@@ -1154,7 +1172,8 @@ static int next_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 		}
 		break;
 	case TS_CT_ALERT:
-		ev->encrypted = s->encrypted || len != 2 || (payload[0] != 1 && payload[0] != 2);
+		/* Two bytes with a valid level cannot be ciphertext (too short for a MAC). */
+		ev->encrypted = len != 2 || (payload[0] != 1 && payload[0] != 2);
 		if (!ev->encrypted) {
 			s->pending = PEND_ALERT;
 			ev->alert.level = payload[0];

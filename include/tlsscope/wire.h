@@ -147,15 +147,14 @@ struct ts_key_share {
  * ClientHello.  ts_parse_client_hello decodes every extension it knows;
  * unknown ones are only in ext[] (all are in ext[], in the order sent). */
 struct ts_client_hello {
+	/* Scalars first: the parser zeroes only these (up to `suites`), and fills
+	 * each array up to its count. */
 	uint16_t version;                 /* legacy_version */
 	const uint8_t *random;            /* 32 bytes */
 	struct ts_bytes session_id;
-	uint16_t suites[TS_MAX_SUITES];   /* as sent, GREASE included */
 	size_t n_suites;
-	uint8_t compressions[TS_MAX_COMPRESSIONS];
 	size_t n_compressions;
 	bool has_extensions;              /* the extensions block was present (even empty) */
-	struct ts_ext ext[TS_MAX_EXTENSIONS];
 	size_t n_ext;
 	bool has_grease;                  /* a GREASE value in any list */
 	bool truncated;                   /* some list had more than its TS_MAX_* */
@@ -164,25 +163,18 @@ struct ts_client_hello {
 	bool has_sni;
 	struct ts_bytes sni;              /* first host_name entry (may be empty) */
 	bool has_alpn;
-	struct ts_bytes alpn[TS_MAX_ALPN];
 	size_t n_alpn;
-	bool has_versions;
-	uint16_t versions[TS_MAX_VERSIONS];    /* supported_versions */
+	bool has_versions;                /* supported_versions */
 	size_t n_versions;
 	bool has_groups;
-	uint16_t groups[TS_MAX_GROUPS];
 	size_t n_groups;
 	bool has_point_formats;
-	uint8_t point_formats[TS_MAX_POINT_FORMATS];
 	size_t n_point_formats;
 	bool has_sigalgs;
-	uint16_t sigalgs[TS_MAX_SIGALGS];
 	size_t n_sigalgs;
 	bool has_sigalgs_cert;
-	uint16_t sigalgs_cert[TS_MAX_SIGALGS];
 	size_t n_sigalgs_cert;
 	bool has_key_share;
-	struct ts_key_share key_shares[TS_MAX_KEY_SHARES];
 	size_t n_key_shares;
 	bool has_session_ticket;
 	struct ts_bytes session_ticket;   /* empty: asks for a new ticket */
@@ -199,14 +191,11 @@ struct ts_client_hello {
 	bool has_ems;                     /* extended_master_secret */
 	bool has_etm;                     /* encrypt_then_mac */
 	bool has_psk;                     /* pre_shared_key (must be last) */
-	struct ts_bytes psk_identities[TS_MAX_PSK_IDENTITIES];
 	size_t n_psk_identities;
 	size_t n_psk_binders;
 	bool has_psk_modes;
-	uint8_t psk_modes[8];
 	size_t n_psk_modes;
 	bool has_cert_compression;
-	uint16_t cert_compression[TS_MAX_CERT_COMPRESSION];
 	size_t n_cert_compression;
 	bool has_ech;                     /* encrypted_client_hello */
 	uint8_t ech_type;                 /* 0 outer, 1 inner */
@@ -216,6 +205,21 @@ struct ts_client_hello {
 	bool has_esni;                    /* legacy encrypted_server_name */
 	uint16_t esni_suite, esni_group;
 	struct ts_bytes esni_record_digest, esni_encrypted_sni;
+
+	/* the lists, each valid up to its n_ count */
+	uint16_t suites[TS_MAX_SUITES];   /* as sent, GREASE included */
+	uint8_t compressions[TS_MAX_COMPRESSIONS];
+	struct ts_ext ext[TS_MAX_EXTENSIONS];   /* every extension, in the order sent */
+	struct ts_bytes alpn[TS_MAX_ALPN];
+	uint16_t versions[TS_MAX_VERSIONS];
+	uint16_t groups[TS_MAX_GROUPS];
+	uint8_t point_formats[TS_MAX_POINT_FORMATS];
+	uint16_t sigalgs[TS_MAX_SIGALGS];
+	uint16_t sigalgs_cert[TS_MAX_SIGALGS];
+	struct ts_key_share key_shares[TS_MAX_KEY_SHARES];
+	struct ts_bytes psk_identities[TS_MAX_PSK_IDENTITIES];
+	uint8_t psk_modes[8];
+	uint16_t cert_compression[TS_MAX_CERT_COMPRESSION];
 };
 
 /* ServerHello, or HelloRetryRequest (is_hrr) which TLS 1.3 sends as one. */
@@ -228,7 +232,6 @@ struct ts_server_hello {
 	uint8_t compression;
 	bool is_hrr;
 	bool has_extensions;
-	struct ts_ext ext[TS_MAX_EXTENSIONS];
 	size_t n_ext;
 	bool truncated;
 	uint16_t group;                   /* key_share group (or HRR's requested group), 0 if none */
@@ -238,10 +241,12 @@ struct ts_server_hello {
 	bool has_ems, has_etm, has_renegotiation_info, has_session_ticket;
 	bool has_status_request, has_sct, has_heartbeat, has_psk;
 	uint16_t psk_identity;
-	uint8_t point_formats[TS_MAX_POINT_FORMATS];
-	size_t n_point_formats;
 	bool has_point_formats;
+	size_t n_point_formats;
 	struct ts_bytes cookie;           /* HRR cookie */
+	/* the lists, each valid up to its n_ count */
+	uint8_t point_formats[TS_MAX_POINT_FORMATS];
+	struct ts_ext ext[TS_MAX_EXTENSIONS];
 };
 
 /* Certificate (TLS <= 1.2 and SSLv3; tls13 form: context + per-entry extensions). */
@@ -345,7 +350,8 @@ size_t ts_tls_resync(const uint8_t *p, size_t n);
  * The incremental stream parser (one direction of one connection). */
 struct ts_wire_limits {
 	size_t max_handshake;    /* largest handshake message body (default 65536) */
-	size_t max_record;       /* largest record payload accepted (default 16384+2048) */
+	size_t max_record;       /* largest record payload accepted (default 16384+2048;
+	                            TLS 1.3: at most 16384+256; plaintext: at most 16384) */
 	size_t max_buffered;     /* most unconsumed bytes held (default max_handshake + max_record + 5) */
 };
 void ts_wire_limits_default(struct ts_wire_limits *lim);
@@ -414,6 +420,9 @@ void ts_tls_stream_gap(struct ts_tls_stream *s, size_t missing);
 /* Declares the rest of the stream encrypted (or not): a caller that knows
  * better than the stream (it saw the other direction) can say so. */
 void ts_tls_stream_set_encrypted(struct ts_tls_stream *s, bool encrypted);
+/* Tells the stream the negotiated version (learnt from the other direction's
+ * ServerHello): TLS 1.3 lowers the record limit to 2^14 + 256 (RFC 8446 5.2). */
+void ts_tls_stream_set_version(struct ts_tls_stream *s, uint16_t version);
 
 /* ---------------------------------------------------------------------------
  * Builder. */

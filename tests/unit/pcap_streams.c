@@ -221,7 +221,8 @@ int pcap_streams_load(const char *path, size_t max_bytes, struct pcap_stream **s
 	struct pcap_stream *out = calloc(n ? n : 1, sizeof *out);
 	for (size_t i = 0; i < n; i++) {
 		struct dir *d = &dirs[i];
-		qsort(d->segs, d->n_segs, sizeof *d->segs, cmp_seg);
+		if (d->n_segs > 0)
+			qsort(d->segs, d->n_segs, sizeof *d->segs, cmp_seg);
 		out[i] = d->s;
 		out[i].data = malloc(max_bytes);
 		uint32_t next = 0;

@@ -201,6 +201,87 @@ static const char *explain_ja4(const char *got, const char *want, const struct t
 	return NULL;
 }
 
+/* --- ClientHellos of this machine's real clients (tests/data/hellos/) ------ */
+
+static void real_client_hellos(void **state)
+{
+	/* JA3: tshark's tls.handshake.ja3; JA4: from tshark's dissected fields
+	 * (see tests/data/hellos/README.md).  n_suites and n_ext count GREASE. */
+	static const struct {
+		const char *file, *ja3, *ja4, *alpn0;
+		size_t n_suites, n_ext, key_share_len;
+		bool padded;
+	} v[] = {
+		{ "openssl-s_client-tls13", "a3afc2c46ba4a7d7fbe1cfb7a3031c2f",
+		  "t13d311000_e8f1e7e78f70_1f22a2ca17c4", NULL, 31, 10, 32, false },
+		{ "openssl-s_client-tls12", "871a754af286dfb70c1b53c6887c62e0",
+		  "t12d280700_d943125447b4_e7e480e5a997", NULL, 28, 7, 0, false },
+		{ "curl-tls13", "0149f47eabf9a20d0893e2a44e5a6323",
+		  "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6", "h2", 31, 12, 32, true },
+		{ "curl-tls12", "87b9bfc7da97115ed2276737b09f8d74",
+		  "t12d2807h1_d943125447b4_a44c6288192a", "http/1.1", 28, 7, 0, false },
+		{ "gnutls-cli", "f35ce21b44ac0b87d3266294bb1b0e20",
+		  "t13d291300_723694b0fccc_2cc26d266019", NULL, 29, 13, 65, false },
+		{ "python3-ssl", "93c7d42c0df602fb91589311534831f5",
+		  "t13d181100_85036bcba153_d41ae481755e", NULL, 18, 11, 32, true },
+		{ "chromium-1", "f0169d4d22328b80581f1ffc56425f9f",
+		  "t13d1517h2_8daaf6152771_cb7bf5808d99", "h2", 16, 19, 1, false },
+		{ "chromium-2", "e1e7e58021ca323ca19db67174cdf75c",
+		  "t13d1517h2_8daaf6152771_cb7bf5808d99", "h2", 16, 19, 1, false },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/tests/data/hellos/%s.bin", TS_SOURCE_ROOT, v[i].file);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		static uint8_t buf[8192];
+		size_t len = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		assert_int_equal(ts_tls_looks_like(buf, len), TS_LOOKS_TLS);
+		struct hellos h;
+		hellos_collect(buf, len, 1, &h);   /* byte by byte */
+		assert_int_equal(h.n_ch, 1);
+		assert_int_equal(h.ch_rc[0], 0);
+		const struct ts_client_hello *ch = h.ch[0];
+		char ja3[TS_JA3_HASH_LEN], ja4[TS_JA4_LEN];
+		assert_int_equal(ts_ja3(ch, ja3), 0);
+		assert_int_equal(ts_ja4(ch, ja4), 0);
+		print_message("# %s: %zu bytes, JA3 %s JA4 %s\n", v[i].file, len, ja3, ja4);
+		assert_string_equal(ja3, v[i].ja3);
+		assert_string_equal(ja4, v[i].ja4);
+		assert_true(ch->has_sni);
+		assert_int_equal(ch->sni.len, 10);
+		assert_memory_equal(ch->sni.p, "hello.test", 10);
+		assert_int_equal(ch->n_suites, v[i].n_suites);
+		assert_int_equal(ch->n_ext, v[i].n_ext);
+		assert_int_equal(ch->has_padding, v[i].padded);
+		if (v[i].alpn0 != NULL) {
+			assert_true(ch->n_alpn > 0);
+			assert_int_equal(ch->alpn[0].len, strlen(v[i].alpn0));
+			assert_memory_equal(ch->alpn[0].p, v[i].alpn0, ch->alpn[0].len);
+		} else {
+			assert_false(ch->has_alpn);
+		}
+		if (v[i].key_share_len == 0) {
+			assert_false(ch->has_key_share);
+		} else if (strncmp(v[i].file, "chromium", 8) == 0) {
+			/* GREASE share (1 byte), then X25519MLKEM768 (1216 bytes), then x25519 */
+			assert_true(ch->has_grease);
+			assert_int_equal(ch->n_key_shares, 3);
+			assert_true(ts_is_grease(ch->key_shares[0].group));
+			assert_int_equal(ch->key_shares[1].group, 4588);
+			assert_int_equal(ch->key_shares[1].key.len, 1216);
+			assert_int_equal(ch->key_shares[2].group, 29);
+			assert_true(ch->has_ech);
+			assert_int_equal(ch->ech_type, 0);
+			assert_true(ch->has_cert_compression);
+		} else {
+			assert_int_equal(ch->key_shares[0].key.len, v[i].key_share_len);
+		}
+		hellos_free(&h);
+	}
+}
+
 /* --- FoxIO's JA4 test captures --------------------------------------------- */
 
 static bool has_suffix(const char *s, const char *suf)
@@ -443,6 +524,7 @@ int main(void)
 		cmocka_unit_test(ja4_spec_example),
 		cmocka_unit_test(ja4_alpn_rules),
 		cmocka_unit_test(ja3_string_and_hash),
+		cmocka_unit_test(real_client_hellos),
 		cmocka_unit_test(ja4_reference_captures),
 		cmocka_unit_test(ndpi_reference_captures),
 	};

@@ -1,12 +1,761 @@
+/* The wire codec: build -> parse round trips, the incremental stream, every
+ * message parser, malformed input (field and offset), limits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsscope/fingerprint.h"
+#include "tlsscope/registry.h"
 #include "tlsscope/wire.h"
-static void placeholder(void **state) { assert_true(ts_is_grease(0x0a0a)); }
+
+#include "hello_util.h"
+
+/* Parses the one handshake record at p as a ClientHello (record header checked). */
+static int parse_ch_record(const uint8_t *p, size_t len, struct ts_client_hello *ch,
+                           struct ts_error *err)
+{
+	assert_true(len >= 9);
+	assert_int_equal(p[0], TS_CT_HANDSHAKE);
+	assert_int_equal(p[5], TS_HS_CLIENT_HELLO);
+	size_t mlen = (size_t)p[6] << 16 | (size_t)p[7] << 8 | p[8];
+	assert_int_equal(mlen + 9, len);
+	struct ts_reader rd;
+	ts_reader_init(&rd, p + 9, mlen);
+	return ts_parse_client_hello(&rd, ch, err);
+}
+
+static struct ts_client_hello ch_buf;
+
+static void round_trip_every_tls_version(void **state)
+{
+	static const uint16_t versions[] = { TS_SSL3, TS_TLS10, TS_TLS11, TS_TLS12, TS_TLS13 };
+	const char *alpn[] = { "h2", "http/1.1" };
+	for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+		struct ts_hello_spec sp = { .version = versions[i], .server_name = "www.example.test",
+		                            .alpn = alpn, .n_alpn = 2, .ems = true,
+		                            .renegotiation_info = true, .status_request = true,
+		                            .sct = true, .session_ticket = true, .etm = true };
+		struct ts_buf out;
+		struct ts_error err = { 0 };
+		ts_buf_init(&out);
+		assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+		assert_int_equal(ts_tls_looks_like(out.data, out.len), TS_LOOKS_TLS);
+		struct ts_client_hello *ch = &ch_buf;
+		assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+		assert_int_equal(ch->version, versions[i] > TS_TLS12 ? TS_TLS12 : versions[i]);
+		assert_int_equal(out.data[1] << 8 | out.data[2],
+		                 versions[i] == TS_SSL3 ? TS_SSL3 : TS_TLS10);
+		assert_true(ch->has_sni);
+		assert_memory_equal(ch->sni.p, "www.example.test", ch->sni.len);
+		assert_int_equal(ch->n_alpn, 2);
+		assert_memory_equal(ch->alpn[1].p, "http/1.1", 8);
+		assert_true(ch->has_ems && ch->has_renegotiation_info && ch->has_status_request);
+		assert_true(ch->has_sct && ch->has_session_ticket && ch->has_etm);
+		assert_int_equal(ch->status_type, 1);
+		assert_int_equal(ch->n_compressions, 1);
+		assert_true(ch->n_suites > 5);
+		assert_int_equal(ch->has_sigalgs, versions[i] >= TS_TLS12);
+		if (versions[i] == TS_TLS13) {
+			assert_true(ch->has_versions);
+			assert_int_equal(ch->versions[0], TS_TLS13);
+			assert_int_equal(ch->n_key_shares, 1);
+			assert_int_equal(ch->key_shares[0].group, 29);
+			assert_int_equal(ch->key_shares[0].key.len, 32);
+			assert_int_equal(ch->session_id.len, 32);
+			assert_true(ch->has_psk_modes);
+		} else {
+			assert_false(ch->has_versions);
+			assert_false(ch->has_key_share);
+		}
+		/* never 256..511 bytes (RFC 7685) */
+		assert_false(out.len - 5 >= 256 && out.len - 5 <= 511);
+		ts_buf_clear(&out);
+	}
+}
+
+static void key_shares_are_well_formed(void **state)
+{
+	static const uint16_t groups[] = { 4588, 29, 23, 24, 30, 4587 };
+	struct ts_hello_spec sp = { .version = TS_TLS13, .groups = groups, .n_groups = 6,
+	                            .key_shares = groups, .n_key_shares = 6 };
+	struct ts_buf out;
+	struct ts_error err = { 0 };
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+	struct ts_client_hello *ch = &ch_buf;
+	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	assert_int_equal(ch->n_key_shares, 6);
+	static const size_t lens[] = { 1184 + 32, 32, 65, 97, 56, 65 + 1184 };
+	for (size_t i = 0; i < 6; i++) {
+		assert_int_equal(ch->key_shares[i].group, groups[i]);
+		assert_int_equal(ch->key_shares[i].key.len, lens[i]);
+	}
+	assert_int_equal(ch->key_shares[2].key.p[0], 0x04);   /* uncompressed point */
+	assert_int_equal(ch->key_shares[3].key.p[0], 0x04);
+	/* ML-KEM-768 t-hat: 768 coefficients, 12 bits each, all below q = 3329 */
+	const uint8_t *ek = ch->key_shares[0].key.p;
+	unsigned max = 0;
+	for (size_t i = 0; i < 1152; i += 3) {
+		unsigned a = ek[i] | (ek[i + 1] & 0x0f) << 8, b = ek[i + 1] >> 4 | ek[i + 2] << 4;
+		max = a > max ? a : max;
+		max = b > max ? b : max;
+	}
+	assert_true(max < 3329);
+	assert_true(max > 3000);   /* and spread over the range, not all small */
+	ts_buf_clear(&out);
+	/* a group no key can be made for is refused with its name */
+	static const uint16_t ff[] = { 256 };
+	sp.key_shares = ff;
+	sp.n_key_shares = 1;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, &err), TS_E_INVALID);
+	assert_non_null(strstr(err.msg, "ffdhe2048"));
+	ts_buf_clear(&out);
+}
+
+static void hundreds_of_suites(void **state)
+{
+	size_t n;
+	const struct ts_suite_info *all = ts_suites(&n);
+	uint16_t *codes = malloc(n * sizeof *codes);
+	for (size_t i = 0; i < n; i++)
+		codes[i] = all[i].code;
+	struct ts_hello_spec sp = { .version = TS_TLS12, .suites = codes, .n_suites = n,
+	                            .server_name = "a.test" };
+	struct ts_buf out;
+	struct ts_error err = { 0 };
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+	struct ts_client_hello *ch = &ch_buf;
+	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	assert_int_equal(ch->n_suites, n);
+	assert_memory_equal(ch->suites, codes, n * sizeof *codes);
+	assert_false(ch->truncated);
+	free(codes);
+	ts_buf_clear(&out);
+
+	/* 9000 suites: a hello over 16 KiB spans two records; the stream joins
+	 * them, and the parsed struct keeps the first TS_MAX_SUITES. */
+	codes = malloc(9000 * sizeof *codes);
+	for (size_t i = 0; i < 9000; i++)
+		codes[i] = (uint16_t)(0x0100 + i);
+	sp.suites = codes;
+	sp.n_suites = 9000;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+	struct hellos h;
+	hellos_collect(out.data, out.len, 1000, &h);
+	assert_int_equal(h.n_ch, 1);
+	assert_int_equal(h.ch_rc[0], 0);
+	assert_int_equal(h.ch[0]->n_suites, TS_MAX_SUITES);
+	assert_true(h.ch[0]->truncated);
+	assert_int_equal(h.ch[0]->suites[TS_MAX_SUITES - 1], 0x0100 + TS_MAX_SUITES - 1);
+	hellos_free(&h);
+	free(codes);
+	ts_buf_clear(&out);
+}
+
+static void padding_keeps_hellos_out_of_256_to_511(void **state)
+{
+	char name[300];
+	for (size_t len = 1; len < 255; len += 3) {
+		memset(name, 'a', len);
+		name[len] = '\0';
+		struct ts_hello_spec sp = { .version = TS_TLS12, .server_name = name };
+		struct ts_buf out;
+		ts_buf_init(&out);
+		assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+		size_t hs = out.len - 5;
+		assert_false(hs >= 256 && hs <= 511);
+		struct ts_client_hello *ch = &ch_buf;
+		assert_int_equal(parse_ch_record(out.data, out.len, ch, NULL), 0);
+		assert_int_equal(ch->sni.len, len);
+		if (ch->has_padding)
+			assert_true(hs == 512 || hs <= 515);
+		sp.no_padding = true;
+		ts_buf_reset(&out);
+		assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+		assert_int_equal(parse_ch_record(out.data, out.len, ch, NULL), 0);
+		assert_false(ch->has_padding);
+		ts_buf_clear(&out);
+	}
+}
+
+static void ssl2_client_hello_round_trip(void **state)
+{
+	for (int v = 0; v < 2; v++) {
+		struct ts_hello_spec sp = { .version = v == 0 ? TS_SSL2 : TS_TLS10 };
+		struct ts_buf out;
+		struct ts_error err = { 0 };
+		ts_buf_init(&out);
+		/* SSLv2 itself, and the v2-format hello offering TLS 1.0 of old clients */
+		if (v == 0)
+			assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+		else
+			assert_int_equal(ts_build_ssl2_client_hello(&sp, &out, &err), 0);
+		assert_int_equal(ts_tls_looks_like(out.data, out.len), TS_LOOKS_SSL2);
+		struct ts_tls_stream s;
+		struct ts_tls_event ev;
+		ts_tls_stream_init(&s, NULL);
+		assert_int_equal(ts_tls_stream_feed(&s, out.data, out.len), 0);
+		assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+		assert_int_equal(ev.kind, TS_EV_RECORD);
+		assert_int_equal(ev.content_type, TS_CT_SSL2);
+		assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+		assert_int_equal(ev.kind, TS_EV_SSL2);
+		assert_int_equal(ev.hs_type, TS_SSL2_MT_CLIENT_HELLO);
+		assert_true(s.ssl2);
+		static struct ts_ssl2_client_hello c2;
+		struct ts_reader rd;
+		ts_reader_init(&rd, ev.body, ev.body_len);
+		assert_int_equal(ts_parse_ssl2_client_hello(&rd, &c2, &err), 0);
+		assert_int_equal(c2.version, v == 0 ? TS_SSL2 : TS_TLS10);
+		assert_int_equal(c2.challenge.len, 16);
+		assert_int_equal(c2.specs[0], 0x010080);
+		assert_int_equal(c2.n_specs, v == 0 ? 7 : 7 + 9);
+		assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);
+		ts_tls_stream_clear(&s);
+		ts_buf_clear(&out);
+	}
+}
+
+static void ssl2_server_hello(void **state)
+{
+	/* len 0x8000|(11+3+3+16), SERVER-HELLO, hit 0, X.509, v2, cert 3, specs 3, conn id 16 */
+	uint8_t rec[2 + 11 + 3 + 3 + 16] = { 0x80, 33, 4, 0, 1, 0x00, 0x02, 0, 3, 0, 3, 0, 16,
+	                                     0x30, 0x01, 0x00, 0x07, 0x00, 0xc0 };
+	assert_int_equal(ts_tls_looks_like(rec, sizeof rec), TS_LOOKS_SSL2);
+	struct ts_reader rd;
+	struct ts_error err = { 0 };
+	static struct ts_ssl2_server_hello s2;
+	ts_reader_init(&rd, rec + 2, sizeof rec - 2);
+	assert_int_equal(ts_parse_ssl2_server_hello(&rd, &s2, &err), 0);
+	assert_int_equal(s2.version, TS_SSL2);
+	assert_int_equal(s2.certificate.len, 3);
+	assert_int_equal(s2.n_specs, 1);
+	assert_int_equal(s2.specs[0], 0x0700c0);
+	assert_int_equal(s2.connection_id.len, 16);
+	/* a certificate length past the end names the field */
+	rec[8] = 200;
+	ts_reader_init(&rd, rec + 2, sizeof rec - 2);
+	assert_int_equal(ts_parse_ssl2_server_hello(&rd, &s2, &err), TS_E_MALFORMED);
+	assert_non_null(strstr(err.msg, "ssl2.server_hello.certificate"));
+}
+
+/* A TLS 1.2 server flight: ServerHello, Certificate, ServerKeyExchange (ECDHE),
+ * ServerHelloDone in one record; then CCS, an encrypted Finished, an alert. */
+static void build_server_flight(struct ts_buf *b)
+{
+	ts_buf_put_u8(b, TS_CT_HANDSHAKE);
+	ts_buf_put_u16(b, TS_TLS12);
+	size_t rec = ts_buf_open_vector(b, 2);
+	/* ServerHello */
+	ts_buf_put_u8(b, TS_HS_SERVER_HELLO);
+	size_t m = ts_buf_open_vector(b, 3);
+	ts_buf_put_u16(b, TS_TLS12);
+	for (int i = 0; i < 32; i++)
+		ts_buf_put_u8(b, (uint8_t)i);
+	ts_buf_put_u8(b, 0);
+	ts_buf_put_u16(b, 0xc02f);
+	ts_buf_put_u8(b, 0);
+	size_t ex = ts_buf_open_vector(b, 2);
+	ts_buf_put_u16(b, 0xff01);
+	ts_buf_put_u16(b, 1);
+	ts_buf_put_u8(b, 0);
+	ts_buf_put_u16(b, 16);   /* ALPN h2 */
+	ts_buf_put_u16(b, 5);
+	ts_buf_put_u16(b, 3);
+	ts_buf_put_u8(b, 2);
+	ts_buf_put(b, "h2", 2);
+	ts_buf_put_u16(b, 11);
+	ts_buf_put_u16(b, 2);
+	ts_buf_put_u8(b, 1);
+	ts_buf_put_u8(b, 0);
+	ts_buf_close_vector(b, ex, 2);
+	ts_buf_close_vector(b, m, 3);
+	/* Certificate: two fake DER blobs */
+	ts_buf_put_u8(b, TS_HS_CERTIFICATE);
+	m = ts_buf_open_vector(b, 3);
+	size_t list = ts_buf_open_vector(b, 3);
+	ts_buf_put_u24(b, 4);
+	ts_buf_put(b, "\x30\x02\x05\x00", 4);
+	ts_buf_put_u24(b, 3);
+	ts_buf_put(b, "\x30\x01\x00", 3);
+	ts_buf_close_vector(b, list, 3);
+	ts_buf_close_vector(b, m, 3);
+	/* ServerKeyExchange: named curve x25519, 32-byte point, rsa_pss_rsae_sha256, 8-byte sig */
+	ts_buf_put_u8(b, TS_HS_SERVER_KEY_EXCHANGE);
+	m = ts_buf_open_vector(b, 3);
+	ts_buf_put_u8(b, 3);
+	ts_buf_put_u16(b, 29);
+	ts_buf_put_u8(b, 32);
+	ts_buf_put_zeros(b, 32);
+	ts_buf_put_u16(b, 0x0804);
+	ts_buf_put_u16(b, 8);
+	ts_buf_put_zeros(b, 8);
+	ts_buf_close_vector(b, m, 3);
+	ts_buf_put_u8(b, TS_HS_SERVER_HELLO_DONE);
+	ts_buf_put_u24(b, 0);
+	ts_buf_close_vector(b, rec, 2);
+	/* CCS, then an "encrypted Finished" (random-looking), then an alert */
+	ts_buf_put(b, "\x14\x03\x03\x00\x01\x01", 6);
+	ts_buf_put(b, "\x16\x03\x03\x00\x28", 5);
+	for (int i = 0; i < 40; i++)
+		ts_buf_put_u8(b, (uint8_t)(0x9b * i + 7));
+	ts_buf_put(b, "\x15\x03\x03\x00\x02\x02\x28", 7);
+}
+
+struct ev_log {
+	int kinds[32], types[32];
+	size_t n;
+};
+
+static void run_stream(const uint8_t *p, size_t len, size_t chunk, struct ev_log *log,
+                       struct ts_tls_stream *s)
+{
+	memset(log, 0, sizeof *log);
+	for (size_t off = 0; off < len; off += chunk) {
+		size_t n = len - off < chunk ? len - off : chunk;
+		assert_int_equal(ts_tls_stream_feed(s, p + off, n), 0);
+		struct ts_tls_event ev;
+		int rc;
+		while ((rc = ts_tls_stream_next(s, &ev)) == 1) {
+			assert_true(log->n < 32);
+			log->kinds[log->n] = ev.kind;
+			log->types[log->n] = ev.kind == TS_EV_HANDSHAKE ? ev.hs_type
+			                   : ev.kind == TS_EV_RECORD ? ev.content_type * 100 + ev.encrypted
+			                   : ev.kind == TS_EV_ALERT ? ev.alert.description : 0;
+			log->n++;
+			struct ts_reader rd;
+			struct ts_error err = { 0 };
+			ts_reader_init(&rd, ev.body, ev.body_len);
+			if (ev.kind == TS_EV_HANDSHAKE && ev.hs_type == TS_HS_SERVER_HELLO) {
+				static struct ts_server_hello sh;
+				assert_int_equal(ts_parse_server_hello(&rd, &sh, &err), 0);
+				assert_int_equal(sh.suite, 0xc02f);
+				assert_true(sh.has_alpn && sh.alpn.len == 2);
+				assert_true(sh.has_renegotiation_info && sh.has_point_formats);
+				char ja3s[256];
+				assert_true(ts_ja3s_string(&sh, ja3s, sizeof ja3s) > 0);
+				assert_string_equal(ja3s, "771,49199,65281-16-11");
+			} else if (ev.kind == TS_EV_HANDSHAKE && ev.hs_type == TS_HS_CERTIFICATE) {
+				static struct ts_certificate_msg cm;
+				assert_int_equal(ts_parse_certificate(&rd, false, &cm, &err), 0);
+				assert_int_equal(cm.n_certs, 2);
+				assert_int_equal(cm.certs[0].len, 4);
+				assert_int_equal(cm.certs[1].len, 3);
+			} else if (ev.kind == TS_EV_HANDSHAKE && ev.hs_type == TS_HS_SERVER_KEY_EXCHANGE) {
+				struct ts_server_key_exchange ske;
+				assert_int_equal(s->suite, 0xc02f);
+				assert_int_equal(s->version, TS_TLS12);
+				assert_int_equal(ts_parse_server_key_exchange(&rd, s->version, s->suite, &ske,
+				                                              &err), 0);
+				assert_int_equal(ske.kind, TS_SKE_ECDHE);
+				assert_int_equal(ske.group, 29);
+				assert_int_equal(ske.point.len, 32);
+				assert_true(ske.has_sigalg);
+				assert_int_equal(ske.sigalg, 0x0804);
+				assert_int_equal(ske.signature.len, 8);
+			} else if (ev.kind == TS_EV_HANDSHAKE && ev.hs_type == TS_HS_SERVER_HELLO_DONE) {
+				assert_int_equal(ts_parse_server_hello_done(&rd, &err), 0);
+			} else if (ev.kind == TS_EV_ALERT) {
+				assert_int_equal(ev.alert.level, 2);
+				assert_string_equal(ts_alert_name(ev.alert.description), "handshake_failure");
+			}
+		}
+		assert_int_equal(rc, TS_E_NEED_MORE);
+	}
+}
+
+static void stream_server_flight_in_any_chunks(void **state)
+{
+	struct ts_buf b;
+	ts_buf_init(&b);
+	build_server_flight(&b);
+	struct ev_log whole, piece;
+	struct ts_tls_stream s;
+	ts_tls_stream_init(&s, NULL);
+	run_stream(b.data, b.len, b.len, &whole, &s);
+	ts_tls_stream_clear(&s);
+	/* record, 4 messages, CCS record + event, encrypted handshake record, alert record + event */
+	static const int kinds[] = { TS_EV_RECORD, TS_EV_HANDSHAKE, TS_EV_HANDSHAKE, TS_EV_HANDSHAKE,
+	                             TS_EV_HANDSHAKE, TS_EV_RECORD, TS_EV_CHANGE_CIPHER_SPEC,
+	                             TS_EV_RECORD, TS_EV_RECORD, TS_EV_ALERT };
+	static const int types[] = { 2200, 2, 11, 12, 14, 2000, 0, 2201, 2100, 40 };
+	assert_int_equal(whole.n, 10);
+	assert_memory_equal(whole.kinds, kinds, sizeof kinds);
+	assert_memory_equal(whole.types, types, sizeof types);
+	/* byte by byte, and in odd chunks: the same events */
+	for (size_t chunk = 1; chunk < 20; chunk += 6) {
+		ts_tls_stream_init(&s, NULL);
+		run_stream(b.data, b.len, chunk, &piece, &s);
+		assert_int_equal(piece.n, whole.n);
+		assert_memory_equal(piece.kinds, whole.kinds, sizeof whole.kinds);
+		assert_memory_equal(piece.types, whole.types, sizeof whole.types);
+		ts_tls_stream_clear(&s);
+	}
+	ts_buf_clear(&b);
+}
+
+static void handshake_spanning_records(void **state)
+{
+	/* One ClientHello cut into 3 records of the stream, fed byte by byte. */
+	struct ts_hello_spec sp = { .version = TS_TLS13, .server_name = "span.test" };
+	struct ts_buf one, split;
+	ts_buf_init(&one);
+	ts_buf_init(&split);
+	assert_int_equal(ts_build_client_hello(&sp, &one, NULL), 0);
+	const uint8_t *msg = one.data + 5;
+	size_t len = one.len - 5, cut[] = { 0, 3, 100, len };
+	for (int i = 0; i < 3; i++) {
+		ts_buf_put(&split, "\x16\x03\x01", 3);
+		ts_buf_put_u16(&split, (uint16_t)(cut[i + 1] - cut[i]));
+		ts_buf_put(&split, msg + cut[i], cut[i + 1] - cut[i]);
+	}
+	struct hellos h;
+	hellos_collect(split.data, split.len, 1, &h);
+	assert_int_equal(h.n_ch, 1);
+	assert_int_equal(h.ch_rc[0], 0);
+	assert_memory_equal(h.ch[0]->sni.p, "span.test", 9);
+	hellos_free(&h);
+	ts_buf_clear(&one);
+	ts_buf_clear(&split);
+}
+
+static void truncated_hellos_fail_with_field_and_offset(void **state)
+{
+	struct ts_hello_spec sp = { .version = TS_TLS13, .server_name = "trunc.test" };
+	struct ts_buf out;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+	const uint8_t *body = out.data + 9;
+	size_t len = out.len - 9;
+	/* the body without extensions is 2+32+1+32+2+2*15+1+1 bytes: a complete hello */
+	size_t bare = 2 + 32 + 1 + 32 + 2 + 30 + 2;
+	for (size_t n = 0; n < len; n++) {
+		struct ts_reader rd;
+		struct ts_error err = { 0 };
+		ts_reader_init(&rd, body, n);
+		int rc = ts_parse_client_hello(&rd, &ch_buf, &err);
+		if (n == bare) {
+			assert_int_equal(rc, 0);
+			continue;
+		}
+		assert_int_equal(rc, TS_E_MALFORMED);
+		assert_true(rd.error);
+		assert_non_null(rd.field);
+		assert_true(rd.error_off <= n);
+		assert_non_null(strstr(err.msg, "offset"));
+		assert_non_null(strstr(err.msg, rd.field));
+	}
+	ts_buf_clear(&out);
+
+	/* A cipher_suites length larger than what is left: the field and the
+	 * offset of its length (2 + 32 + 1 + 0-byte session id = 35). */
+	uint8_t bad[2 + 32 + 1 + 2 + 4] = { 3, 3 };
+	bad[35] = 0x01;
+	bad[36] = 0x2c;
+	struct ts_reader rd;
+	struct ts_error err = { 0 };
+	ts_reader_init(&rd, bad, sizeof bad);
+	assert_int_equal(ts_parse_client_hello(&rd, &ch_buf, &err), TS_E_MALFORMED);
+	assert_string_equal(rd.field, "client_hello.cipher_suites");
+	assert_int_equal(rd.error_off, 35);
+	assert_string_equal(err.msg, "malformed ClientHello: client_hello.cipher_suites runs past the "
+	                             "end of its container at offset 35");
+	/* odd cipher_suites length */
+	bad[35] = 0;
+	bad[36] = 3;
+	ts_reader_init(&rd, bad, sizeof bad);
+	assert_int_equal(ts_parse_client_hello(&rd, &ch_buf, &err), TS_E_MALFORMED);
+	assert_non_null(strstr(err.msg, "odd length"));
+}
+
+static void malformed_extension_keeps_the_rest(void **state)
+{
+	/* supported_groups with a list length larger than its extension */
+	uint8_t ext[] = { 0x00, 0x0a, 0x00, 0x04, 0x00, 0x08, 0x00, 0x1d,
+	                  0x00, 0x00, 0x00, 0x07, 0x00, 0x05, 0x00, 0x00, 0x02, 'a', 'b' };
+	struct ts_hello_spec sp = { .version = TS_TLS12, .suites = (const uint16_t[]){ 0x002f },
+	                            .n_suites = 1, .no_extensions = true };
+	struct ts_buf out;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+	ts_buf_put_u16(&out, sizeof ext);
+	ts_buf_put(&out, ext, sizeof ext);
+	struct ts_reader rd;
+	struct ts_error err = { 0 };
+	ts_reader_init(&rd, out.data + 9, out.len - 9);
+	assert_int_equal(ts_parse_client_hello(&rd, &ch_buf, &err), TS_E_MALFORMED);
+	assert_string_equal(rd.field, "supported_groups.named_group_list");
+	assert_int_equal(rd.error_off, 2 + 32 + 1 + 4 + 2 + 2 + 4);
+	/* every extension is still listed and the later SNI decoded */
+	assert_int_equal(ch_buf.n_ext, 2);
+	assert_true(ch_buf.has_sni);
+	assert_memory_equal(ch_buf.sni.p, "ab", 2);
+	ts_buf_clear(&out);
+}
+
+static void server_hello_and_hrr(void **state)
+{
+	static const uint8_t hrr_random[32] = {
+		0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+		0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+	};
+	struct ts_buf b;
+	ts_buf_init(&b);
+	ts_buf_put_u16(&b, TS_TLS12);
+	ts_buf_put(&b, hrr_random, 32);
+	ts_buf_put_u8(&b, 0);
+	ts_buf_put_u16(&b, 0x1301);
+	ts_buf_put_u8(&b, 0);
+	size_t ex = ts_buf_open_vector(&b, 2);
+	ts_buf_put(&b, "\x00\x2b\x00\x02\x03\x04", 6);
+	ts_buf_put(&b, "\x00\x33\x00\x02\x11\xec", 6);
+	ts_buf_put(&b, "\x00\x2c\x00\x05\x00\x03xyz", 9);
+	ts_buf_close_vector(&b, ex, 2);
+	static struct ts_server_hello sh;
+	struct ts_reader rd;
+	ts_reader_init(&rd, b.data, b.len);
+	assert_int_equal(ts_parse_server_hello(&rd, &sh, NULL), 0);
+	assert_true(sh.is_hrr);
+	assert_int_equal(sh.selected_version, TS_TLS13);
+	assert_int_equal(sh.group, 4588);
+	assert_int_equal(sh.cookie.len, 3);
+	/* the same as a stream: reported as hello_retry_request */
+	struct ts_buf rec;
+	ts_buf_init(&rec);
+	ts_buf_put(&rec, "\x16\x03\x03", 3);
+	ts_buf_put_u16(&rec, (uint16_t)(b.len + 4));
+	ts_buf_put_u8(&rec, 2);
+	ts_buf_put_u24(&rec, (uint32_t)b.len);
+	ts_buf_put(&rec, b.data, b.len);
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, rec.data, rec.len);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.hs_type, TS_HS_HELLO_RETRY_REQUEST);
+	assert_string_equal(ts_hs_type_name(ev.hs_type), "hello_retry_request");
+	assert_false(s.encrypted);
+	ts_tls_stream_clear(&s);
+	ts_buf_clear(&rec);
+	ts_buf_clear(&b);
+}
+
+static void ske_dhe_and_errors(void **state)
+{
+	struct ts_buf b;
+	ts_buf_init(&b);
+	ts_buf_put_u16(&b, 129);   /* p: leading zero then 1024 bits */
+	ts_buf_put_u8(&b, 0);
+	ts_buf_put_u8(&b, 0x80);
+	ts_buf_put_zeros(&b, 127);
+	ts_buf_put(&b, "\x00\x01\x02", 3);
+	ts_buf_put(&b, "\x00\x02\x12\x34", 4);
+	ts_buf_put(&b, "\x00\x04\x00\x00\x00\x00", 6);   /* TLS 1.0: no sigalg */
+	struct ts_reader rd;
+	struct ts_error err = { 0 };
+	struct ts_server_key_exchange ske;
+	ts_reader_init(&rd, b.data, b.len);
+	assert_int_equal(ts_parse_server_key_exchange(&rd, TS_TLS10, 0x0033, &ske, &err), 0);
+	assert_int_equal(ske.kind, TS_SKE_DHE);
+	assert_int_equal(ske.dh_bits, 1024);
+	assert_false(ske.has_sigalg);
+	assert_int_equal(ske.signature.len, 4);
+	/* as TLS 1.2 the same bytes lack a sigalg: the signature runs short */
+	ts_reader_init(&rd, b.data, b.len);
+	assert_int_equal(ts_parse_server_key_exchange(&rd, TS_TLS12, 0x0033, &ske, &err),
+	                 TS_E_MALFORMED);
+	assert_string_equal(rd.field, "server_key_exchange");
+	assert_non_null(strstr(err.msg, "bytes after its contents"));
+	/* a suite without ServerKeyExchange, and an unknown suite */
+	ts_reader_init(&rd, b.data, b.len);
+	assert_int_equal(ts_parse_server_key_exchange(&rd, TS_TLS12, 0x1301, &ske, &err), TS_E_INVALID);
+	assert_int_equal(ts_parse_server_key_exchange(&rd, TS_TLS12, 0x7777, &ske, &err), TS_E_INVALID);
+	assert_non_null(strstr(err.msg, "0x7777"));
+	ts_buf_clear(&b);
+	/* alert and CCS checks */
+	struct ts_alert al;
+	ts_reader_init(&rd, "\x03\x28", 2);
+	assert_int_equal(ts_parse_alert(&rd, &al, &err), TS_E_MALFORMED);
+	assert_string_equal(rd.field, "alert.level");
+	ts_reader_init(&rd, "\x01\x00", 2);
+	assert_int_equal(ts_parse_alert(&rd, &al, &err), 0);
+	assert_string_equal(ts_alert_name(al.description), "close_notify");
+	ts_reader_init(&rd, "\x01", 1);
+	assert_int_equal(ts_parse_change_cipher_spec(&rd, &err), 0);
+	ts_reader_init(&rd, "\x02", 1);
+	assert_int_equal(ts_parse_change_cipher_spec(&rd, &err), TS_E_MALFORMED);
+	ts_reader_init(&rd, "\x00", 1);
+	assert_int_equal(ts_parse_server_hello_done(&rd, &err), TS_E_MALFORMED);
+}
+
+static void recognising_and_resynchronising(void **state)
+{
+	static const uint8_t zeros[32];   /* no random byte may look like a header */
+	struct ts_hello_spec sp = { .version = TS_TLS12, .random = zeros };
+	struct ts_buf out;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+	assert_int_equal(ts_tls_looks_like(out.data, 3), TS_LOOKS_MAYBE);
+	assert_int_equal(ts_tls_looks_like(out.data, out.len), TS_LOOKS_TLS);
+	assert_int_equal(ts_tls_looks_like((const uint8_t *)"GET / HTTP/1.1\r\n", 16), TS_LOOKS_NO);
+	assert_int_equal(ts_tls_looks_like((const uint8_t *)"SSH-2.0-OpenSSH", 15), TS_LOOKS_NO);
+	assert_int_equal(ts_tls_looks_like((const uint8_t *)"\x16\x03\x01\x00\x05\x63", 6), TS_LOOKS_NO);
+	assert_int_equal(ts_tls_looks_like((const uint8_t *)"\x16\x03\x07", 3), TS_LOOKS_NO);
+	assert_int_equal(ts_tls_looks_like((const uint8_t *)"\x17\x03\x03\x50\x00", 5), TS_LOOKS_NO);
+
+	/* garbage, then two records: resync finds the first of them */
+	struct ts_buf g;
+	ts_buf_init(&g);
+	ts_buf_put(&g, "220 mail.example ESMTP\r\n\x16\x03", 26);
+	size_t at = g.len;
+	ts_buf_put(&g, out.data, out.len);
+	ts_buf_put(&g, out.data, out.len);
+	assert_int_equal(ts_tls_resync(g.data, g.len), at);
+	assert_int_equal(ts_tls_resync(g.data, 10), 10);
+
+	/* the stream after a gap: first half lost, resynchronises on the next record */
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, out.data, 20);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);
+	ts_tls_stream_gap(&s, 7);
+	ts_tls_stream_feed(&s, out.data + 27, out.len - 27);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);
+	ts_tls_stream_feed(&s, out.data, out.len);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x00\x01\x00", 6);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.kind, TS_EV_RECORD);
+	assert_int_equal(ev.record_off, out.len);   /* 20 fed + 7 lost + the rest of the first */
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.hs_type, TS_HS_CLIENT_HELLO);
+	ts_tls_stream_clear(&s);
+	ts_buf_clear(&g);
+
+	/* bad record header: content type named, stream stays failed */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x16\x03\x01\x00\x01\x01\x42\x03\x03\x00\x00", 11);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, "record.content_type at offset 6"));
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	ts_tls_stream_clear(&s);
+	ts_buf_clear(&out);
+}
+
+static void limits(void **state)
+{
+	struct ts_wire_limits lim = { .max_handshake = 1000 };
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, &lim);
+	/* a handshake header announcing 1 MiB */
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x16\x03\x01\x00\x04\x01\x10\x00\x00", 9);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, "over the limit of 1000"));
+	ts_tls_stream_clear(&s);
+	/* records over the record limit */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x50\x00", 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, "record.length"));
+	ts_tls_stream_clear(&s);
+	/* plaintext handshake records are at most 2^14 bytes */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x16\x03\x03\x40\x01", 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, "over the plaintext limit of 16384"));
+	ts_tls_stream_clear(&s);
+	/* TLS 1.3 ciphertext: at most 2^14 + 256 */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_set_version(&s, TS_TLS13);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, "over the TLS 1.3 limit of 16640"));
+	ts_tls_stream_clear(&s);
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);   /* fine in TLS 1.2 */
+	ts_tls_stream_clear(&s);
+	/* buffering is bounded */
+	lim = (struct ts_wire_limits){ .max_buffered = 100 };
+	ts_tls_stream_init(&s, &lim);
+	uint8_t junk[101] = { 0 };
+	assert_int_equal(ts_tls_stream_feed(&s, junk, sizeof junk), TS_E_NOMEM);
+	ts_tls_stream_clear(&s);
+}
+
+static void tls13_after_server_hello_is_encrypted(void **state)
+{
+	struct ts_buf b;
+	ts_buf_init(&b);
+	ts_buf_put(&b, "\x16\x03\x03\x00\x3a\x02\x00\x00\x36\x03\x03", 11);
+	ts_buf_put_zeros(&b, 32);
+	ts_buf_put(&b, "\x00\x13\x01\x00\x00\x0e\x00\x2b\x00\x02\x03\x04\x00\x33\x00\x04\x00\x1d\x00\x00", 20);
+	ts_buf_put(&b, "\x14\x03\x03\x00\x01\x01", 6);
+	ts_buf_put(&b, "\x17\x03\x03\x00\x05\x01\x02\x03\x04\x05", 10);
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, b.data, b.len);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.hs_type, TS_HS_SERVER_HELLO);
+	assert_int_equal(s.version, TS_TLS13);
+	assert_int_equal(s.suite, 0x1301);
+	assert_true(s.encrypted);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);   /* CCS record */
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.kind, TS_EV_CHANGE_CIPHER_SPEC);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.content_type, TS_CT_APPLICATION_DATA);
+	assert_true(ev.encrypted);
+	assert_int_equal(ev.record_len, 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);
+	ts_tls_stream_clear(&s);
+	ts_buf_clear(&b);
+}
+
+static void names(void **state)
+{
+	assert_string_equal(ts_version_name(TS_TLS13), "TLSv1.3");
+	assert_string_equal(ts_version_name(TS_SSL2), "SSLv2");
+	assert_string_equal(ts_version_name(0x7f1c), "0x7f1c");
+	assert_string_equal(ts_content_type_name(TS_CT_ALERT), "alert");
+	assert_string_equal(ts_hs_type_name(TS_HS_CERTIFICATE), "certificate");
+	assert_string_equal(ts_hs_type_name(99), "unknown");
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(placeholder) };
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(round_trip_every_tls_version),
+		cmocka_unit_test(key_shares_are_well_formed),
+		cmocka_unit_test(hundreds_of_suites),
+		cmocka_unit_test(padding_keeps_hellos_out_of_256_to_511),
+		cmocka_unit_test(ssl2_client_hello_round_trip),
+		cmocka_unit_test(ssl2_server_hello),
+		cmocka_unit_test(stream_server_flight_in_any_chunks),
+		cmocka_unit_test(handshake_spanning_records),
+		cmocka_unit_test(truncated_hellos_fail_with_field_and_offset),
+		cmocka_unit_test(malformed_extension_keeps_the_rest),
+		cmocka_unit_test(server_hello_and_hrr),
+		cmocka_unit_test(ske_dhe_and_errors),
+		cmocka_unit_test(recognising_and_resynchronising),
+		cmocka_unit_test(limits),
+		cmocka_unit_test(tls13_after_server_hello_is_encrypted),
+		cmocka_unit_test(names),
+	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
