@@ -535,6 +535,24 @@ static void a_missing_intermediate_is_explained(void **state)
 	assert_false(o.trusted);
 	assert_string_equal(o.error, "the server sent no intermediate certificate: no chain to a trusted root");
 	assert_int_equal(o.built, 1);
+	/* A client's SSL_get_peer_cert_chain repeats the leaf: still "no intermediate". */
+	struct ts_trust *trust;
+	struct ts_error err = { 0 };
+	assert_int_equal(ts_trust_new(path_of("root/ca.pem"), &trust, &err), TS_OK);
+	FILE *f = fopen(path_of("www.pem"), "r");
+	X509 *leaf = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	STACK_OF(X509) *sent = sk_X509_new_null();
+	sk_X509_push(sent, leaf);
+	X509_up_ref(leaf);
+	struct ts_verify_result res;
+	assert_int_equal(ts_cert_verify_x509(trust, leaf, sent, &opt, &res, &err), TS_E_VERIFY);
+	assert_string_equal(res.error, "the server sent no intermediate certificate: no chain to a trusted root");
+	assert_string_equal(err.msg, res.error);
+	ts_verify_result_clear(&res);
+	X509_free(leaf);
+	sk_X509_pop_free(sent, X509_free);
+	ts_trust_free(trust);
 }
 
 static void weak_keys_are_refused(void **state)
@@ -648,6 +666,17 @@ static void trust_store_sources(void **state)
 	/* A directory of PEM files (a CA dir) works. */
 	struct ts_verify_options opt = { .name = "www.example.test" };
 	assert_int_equal(verify("root", &opt, "www.chain.pem", NULL).rc, TS_OK);
+	/* An OpenSSL hashed directory (only hash-named links) works too. */
+	mkdir(path_of("hashed"), 0700);
+	FILE *f = fopen(path_of("root/ca.pem"), "r");
+	X509 *root = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	char link_name[64];
+	snprintf(link_name, sizeof link_name, "hashed/%08lx.0", X509_subject_name_hash(root));
+	X509_free(root);
+	assert_int_equal(symlink(path_of("root/ca.pem"), path_of(link_name)), 0);
+	assert_int_equal(verify("hashed", &opt, "www.chain.pem", NULL).rc, TS_OK);
+	assert_int_equal(verify("hashed", &opt, "fakewww.chain.pem", "fake/ca.pem", NULL).rc, TS_E_VERIFY);
 	/* Missing path, a file with no certificate, an empty directory. */
 	assert_int_equal(ts_trust_new(path_of("nope.pem"), &trust, &err), TS_E_FILE);
 	assert_null(trust);
@@ -724,6 +753,9 @@ static void bad_requests_are_refused(void **state)
 	snprintf(root, sizeof root, "%s/root", tmp);
 	assert_int_equal(ts_cert_generate(&req, root, prefix, &err), TS_E_INVALID);
 	assert_non_null(strstr(err.msg, "unknown key type 'rsa:512'"));
+	assert_false(ts_cert_key_spec_known("rsa:512"));
+	assert_false(ts_cert_key_spec_known(NULL));
+	assert_true(ts_cert_key_spec_known("ec:P-384"));
 	req.key_spec = "ec:P-256";
 	static const char *const bad_names[] = { "bad name,DNS:evil.test" };
 	req.names = bad_names;
