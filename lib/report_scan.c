@@ -88,6 +88,11 @@ json_t *ts_scan_result_json(const struct ts_scan_result *r)
 	json_object_set_new(b, "session_id", tri_json(r->session_id));
 	json_object_set_new(b, "session_ticket", tri_json(r->session_ticket));
 	json_object_set_new(b, "ocsp_stapling", tri_json(r->ocsp_stapling));
+	json_object_set_new(b, "resumption", tri_json(r->resumption));
+	json_object_set_new(b, "hsts", tri_json(r->hsts));
+	json_object_set_new(b, "hsts_header", r->hsts_value[0] ? json_string(r->hsts_value) : json_null());
+	json_object_set_new(b, "client_renegotiation", json_null());
+	json_object_set_new(b, "early_data", json_null());
 	json_object_set_new(b, "heartbeat", tri_json(r->heartbeat));
 	json_object_set_new(b, "heartbleed", tri_json(r->heartbleed));
 	json_object_set_new(b, "ccs_injection", tri_json(r->ccs_injection));
@@ -242,7 +247,12 @@ void ts_report_scan(struct ts_report *rep, const struct ts_scan_result *r)
 	tri_line(rep, "fallback SCSV", r->fallback_scsv, true, "honoured", "ignored");
 	ts_report_line(rep, "session resumption", TS_TONE_PLAIN, "IDs %s, tickets %s",
 	               tri_word(r->session_id, "yes", "no"), tri_word(r->session_ticket, "yes", "no"));
+	tri_line(rep, "resumed handshake", r->resumption, true, "yes", "no");
 	tri_line(rep, "OCSP stapling", r->ocsp_stapling, true, "yes", "no");
+	if (r->hsts == TS_YES)
+		ts_report_line(rep, "HSTS", TS_TONE_GOOD, "%s", r->hsts_value);
+	else
+		tri_line(rep, "HSTS", r->hsts, true, "yes", "no");
 	tri_line(rep, "heartbeat extension", r->heartbeat, false, "yes", "no");
 	tri_line(rep, "Heartbleed", r->heartbleed, false, "VULNERABLE", "not vulnerable");
 	tri_line(rep, "CCS injection", r->ccs_injection, false, "VULNERABLE", "not vulnerable");

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "scan_internal.h"
+#include "tlsscope/conn.h"
 #include "tlsscope/registry.h"
 
 static const uint16_t version_codes[TS_SV_COUNT] = { TS_SSL2, TS_SSL3, TS_TLS10, TS_TLS11,
@@ -610,14 +611,15 @@ static int g_trust_rc;
 static struct ts_error g_trust_err;
 static uv_mutex_t g_trust_lock;
 
-static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const struct probe *p)
+static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uint8_t *const *ders,
+                        const size_t *lens, size_t n)
 {
 	struct ts_error err = { 0 };
-	if (ts_cert_info_from_der(p->certs[0], p->cert_lens[0], &c->leaf, &err) != 0) {
+	if (ts_cert_info_from_der(ders[0], lens[0], &c->leaf, &err) != 0) {
 		snprintf(c->verify_error, sizeof c->verify_error, "%s", err.msg);
 		return;
 	}
-	c->chain_len = p->n_certs;
+	c->chain_len = n;
 	int64_t now = (int64_t)time(NULL);
 	c->expired = c->leaf.not_after < now;
 	c->not_yet_valid = c->leaf.not_before > now;
@@ -630,8 +632,7 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const str
 	struct ts_verify_result vr;
 	memset(&vr, 0, sizeof vr);
 	uv_mutex_lock(&g_trust_lock);
-	int rc = ts_cert_verify_der(g_trust, (const uint8_t *const *)p->certs, p->cert_lens,
-	                            p->n_certs, &vo, &vr, &err);
+	int rc = ts_cert_verify_der(g_trust, ders, lens, n, &vo, &vr, &err);
 	uv_mutex_unlock(&g_trust_lock);
 	c->trusted = vr.trusted;
 	c->name_match = vr.hostname_match;
@@ -651,10 +652,7 @@ static void task_certs(struct scan_target *t, int arg)
 	struct ts_scan_result *r = t->res;
 	int v = best12(r);
 	if (v < 0) {
-		if (r->protocols[TS_SV_TLS13] == TS_YES)
-			note(t, "certificates: TLS 1.3 only, and its certificate is encrypted; "
-			     "not shown by this scan");
-		return;
+		return;   /* TLS 1.3 only: task_conn gets the certificate */
 	}
 	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
 	static const char *const auth_names[] = { "RSA", "ECDSA", "DSS" };
@@ -698,7 +696,7 @@ static void task_certs(struct scan_target *t, int arg)
 				struct ts_scan_cert *c = &r->certs[r->n_certs];
 				memset(c, 0, sizeof *c);
 				snprintf(c->auth, sizeof c->auth, "%s", auth_names[a]);
-				verify_cert(t, c, &p);
+				verify_cert(t, c, (const uint8_t *const *)p.certs, p.cert_lens, p.n_certs);
 				bool dup = false;
 				for (size_t i = 0; i < r->n_certs; i++)
 					if (strcmp(r->certs[i].leaf.sha256, c->leaf.sha256) == 0)
@@ -713,6 +711,111 @@ static void task_certs(struct scan_target *t, int arg)
 		}
 		probe_clear(&p);
 	}
+}
+
+/* Complete handshakes through conn.h: the certificate of a TLS 1.3-only
+ * server (encrypted on the wire), HSTS on an HTTPS target, and whether a
+ * second handshake resumes the first. */
+static int conn_once(struct scan_target *t, struct ts_config *cfg, bool http, bool *resumed,
+                     bool want_cert)
+{
+	struct ts_scan_result *r = t->res;
+	char msg[TS_ERROR_MSG_MAX + 128];
+	int fd = -1;
+	int rc = scan_connect(t, &fd, msg, sizeof msg);
+	if (rc != TS_OK) {
+		note(t, "complete handshake: %s", msg);
+		return rc;
+	}
+	struct ts_conn *c = ts_conn_client(cfg);
+	const char *name = t->sni != NULL ? t->sni : t->host;
+	if (c == NULL || (rc = ts_conn_set_fd(c, fd, name)) != TS_OK ||
+	    (rc = ts_conn_handshake(c)) != TS_OK) {
+		note(t, "complete handshake (OpenSSL): %s", c != NULL ? ts_conn_error(c) : "no memory");
+		ts_conn_free(c);
+		scan_release(t, fd);
+		return rc != TS_OK ? rc : TS_E_NOMEM;
+	}
+	*resumed = ts_conn_resumed(c);
+	if (want_cert && r->n_certs == 0) {
+		const uint8_t *const *ders;
+		const size_t *lens;
+		size_t n = ts_conn_peer_chain(c, &ders, &lens);
+		if (n > 0) {
+			struct ts_scan_cert *sc = &r->certs[0];
+			memset(sc, 0, sizeof *sc);
+			snprintf(sc->auth, sizeof sc->auth, "TLS1.3");
+			verify_cert(t, sc, ders, lens, n);
+			r->n_certs = 1;
+		}
+		size_t olen = 0;
+		if (r->ocsp_stapling != TS_YES)
+			r->ocsp_stapling = ts_conn_ocsp_response(c, &olen) != NULL ? TS_YES : TS_NO;
+	}
+	if (http) {
+		char req[TS_HOST_MAX + 96];
+		int len = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+		                   name);
+		char buf[16384];
+		size_t got = 0;
+		if (ts_conn_write(c, req, (size_t)len) == len) {
+			while (got < sizeof buf - 1) {
+				ssize_t n = ts_conn_read(c, buf + got, sizeof buf - 1 - got);
+				if (n <= 0)
+					break;
+				got += (size_t)n;
+				buf[got] = '\0';
+				if (strstr(buf, "\r\n\r\n") != NULL)
+					break;
+			}
+		}
+		buf[got] = '\0';
+		char *end = strstr(buf, "\r\n\r\n");
+		if (got > 0 && strncmp(buf, "HTTP/", 5) == 0 && end != NULL) {
+			*end = '\0';
+			const char *h = strcasestr(buf, "\nStrict-Transport-Security:");
+			r->hsts = h != NULL ? TS_YES : TS_NO;
+			if (h != NULL) {
+				h += strlen("\nStrict-Transport-Security:");
+				while (*h == ' ')
+					h++;
+				size_t l = strcspn(h, "\r\n");
+				snprintf(r->hsts_value, sizeof r->hsts_value, "%.*s", (int)l, h);
+			}
+		} else if (got > 0) {
+			note(t, "HSTS: the server did not answer GET / with HTTP");
+		}
+	}
+	ts_conn_free(c);
+	scan_release(t, fd);
+	return TS_OK;
+}
+
+static void task_conn(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	bool any = false;
+	for (int v = TS_SV_TLS10; v <= TS_SV_TLS13; v++)
+		any |= r->n_suites[v] > 0;
+	if (!any)
+		return;
+	struct ts_config *cfg = ts_config_new();
+	if (cfg == NULL)
+		return;
+	ts_config_insecure_noverifycert(cfg);
+	ts_config_insecure_noverifyname(cfg);
+	ts_config_insecure_noverifytime(cfg);
+	ts_config_insecure_legacy_protocols(cfg);
+	ts_config_set_ciphers(cfg, "ALL:COMPLEMENTOFDEFAULT:@SECLEVEL=0");
+	ts_config_set_session_cache(cfg, true);
+	ts_config_set_timeout(cfg, t->opt->timeout_ms);
+	bool http = t->starttls == TS_STARTTLS_NONE;
+	bool resumed = false;
+	if (conn_once(t, cfg, http, &resumed, best12(r) < 0) == TS_OK &&
+	    conn_once(t, cfg, false, &resumed, false) == TS_OK)
+		r->resumption = resumed ? TS_YES : TS_NO;
+	ts_config_free(cfg);
 }
 
 static void task_fallback(struct scan_target *t, int arg)
@@ -886,6 +989,7 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 			{ .fn = task_fallback, .t = &t },
 			{ .fn = task_ccs, .t = &t },
 			{ .fn = task_alpn, .t = &t },
+			{ .fn = task_conn, .t = &t },
 		};
 		run_tasks(p2, sizeof p2 / sizeof p2[0]);
 	} else if (r->status == TS_OK) {
@@ -974,6 +1078,7 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 		r->secure_renegotiation = r->compression = r->fallback_scsv = TS_UNKNOWN;
 		r->session_id = r->session_ticket = r->ocsp_stapling = TS_UNKNOWN;
 		r->heartbeat = r->heartbleed = r->ccs_injection = r->alpn_tested = TS_UNKNOWN;
+		r->resumption = r->hsts = TS_UNKNOWN;
 	}
 	uv_once(&trust_once, trust_lock_init);
 	uv_mutex_lock(&g_trust_lock);

@@ -196,6 +196,10 @@ void ts_scan_findings(struct ts_scan_result *r, int64_t now)
 	if (r->ccs_injection == TS_YES)
 		add(r, "ccs_injection", TS_SEV_HIGH,
 		    "The server takes an early ChangeCipherSpec (CCS injection, CVE-2014-0224).");
+	if (r->hsts == TS_NO)
+		add(r, "no_hsts", TS_SEV_LOW,
+		    "The HTTPS server sends no Strict-Transport-Security header, so browsers may "
+		    "try plain HTTP first.");
 	if (r->ocsp_stapling == TS_NO)
 		add(r, "no_ocsp_stapling", TS_SEV_INFO, "The server does not staple an OCSP response.");
 }

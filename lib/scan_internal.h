@@ -74,6 +74,12 @@ struct probe {
 	enum ts_tri after_result;
 };
 
+/* A connected socket (after the preamble) within t's budget, for a
+ * complete handshake through conn.h; scan_release gives the slot back and
+ * closes fd.  msg receives why it failed. */
+int scan_connect(struct scan_target *t, int *fd, char *msg, size_t size);
+void scan_release(struct scan_target *t, int fd);
+
 void probe_init(struct probe *p);
 void probe_clear(struct probe *p);
 /* One connection within t's budget.  Returns p->outcome. */

@@ -116,6 +116,26 @@ static int open_conn(struct scan_target *t, struct probe *p, int *fd)
 	return TS_OK;
 }
 
+int scan_connect(struct scan_target *t, int *fd, char *msg, size_t size)
+{
+	struct probe p;
+	probe_init(&p);
+	uv_sem_wait(&t->budget);
+	int rc = open_conn(t, &p, fd);
+	if (rc != TS_OK) {
+		snprintf(msg, size, "%s", p.msg);
+		uv_sem_post(&t->budget);
+	}
+	return rc;
+}
+
+void scan_release(struct scan_target *t, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	uv_sem_post(&t->budget);
+}
+
 static void keep_cert(struct probe *p, const uint8_t *der, size_t len)
 {
 	if (p->n_certs >= TS_MAX_CERTS)

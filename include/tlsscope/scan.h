@@ -100,6 +100,9 @@ struct ts_scan_result {
 
 	enum ts_tri secure_renegotiation, compression, fallback_scsv, session_id, session_ticket;
 	enum ts_tri ocsp_stapling, heartbeat, heartbleed, ccs_injection;
+	enum ts_tri resumption;         /* a second complete handshake resumed the first (conn) */
+	enum ts_tri hsts;               /* Strict-Transport-Security on GET / (HTTPS targets) */
+	char hsts_value[160];
 	char alpn[TS_SCAN_MAX_ALPN][32];
 	size_t n_alpn;
 	enum ts_tri alpn_tested;

@@ -51,7 +51,7 @@ same "legacy: s_server without -serverpref follows the client's order" legacy.js
 	'.server_order.tls1_2' false
 same "legacy: DHE group from -dhparam is 1024 bits" legacy.json .groups.dh_bits 1024
 same "legacy: findings" legacy.json '[.findings[].id]|sort' \
-	'["anonymous_cipher","beast","no_forward_secrecy","no_ocsp_stapling","tls1_0","tls1_1","weak_dh"]'
+	'["anonymous_cipher","beast","no_forward_secrecy","no_hsts","no_ocsp_stapling","tls1_0","tls1_1","weak_dh"]'
 same "legacy: certificate trusted with --ca, name matches" legacy.json \
 	'[.certificates[]|[.auth,.trusted,.name_match,.key_bits]]' '[["RSA",true,true,2048]]'
 same "legacy: behaviour" legacy.json \
@@ -81,5 +81,87 @@ same "ordered: TLS 1.0/1.1 off (OpenSSL 3 refuses them above SECLEVEL 0)" ordere
 	'[.protocols.tls1_0,.protocols.tls1_1]' '[false,false]'
 same "ordered: no TLS 1.3" ordered.json .protocols.tls1_3 false
 like_sslscan ordered "$p2"
+
+# --- nginx, modern (Mozilla "modern": TLS 1.3 only), an ECDSA certificate, HSTS
+nginx_conf() {   # nginx_conf NAME PORT BODY
+	mkdir -p "$1"
+	cat >"$1/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $TS_TMP/$1/nginx.pid;
+error_log $TS_TMP/$1/error.log;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path $TS_TMP/$1/body;
+	proxy_temp_path $TS_TMP/$1/proxy;
+	fastcgi_temp_path $TS_TMP/$1/fastcgi;
+	uwsgi_temp_path $TS_TMP/$1/uwsgi;
+	scgi_temp_path $TS_TMP/$1/scgi;
+	server {
+		listen 127.0.0.1:$2 ssl http2;
+		server_name localhost;
+		$3
+		location / { return 200 "hello\n"; }
+	}
+}
+NGINX
+	nginx -c "$TS_TMP/$1/nginx.conf" -p "$TS_TMP/$1" >/dev/null 2>&1 &
+	track $!
+	wait_port "$2"
+}
+p3=$(free_port)
+nginx_conf modern "$p3" "ssl_certificate $TS_TMP/ec.pem; ssl_certificate_key $TS_TMP/ec.key;
+		ssl_protocols TLSv1.3; ssl_prefer_server_ciphers off;
+		add_header Strict-Transport-Security \"max-age=63072000\" always;"
+check "modern: scan" scan modern "$p3"
+expect "modern: nothing at high or above, exit 0" 0
+same "modern: only TLS 1.3" modern.json .protocols \
+	'{"ssl2":false,"ssl3":false,"tls1_0":false,"tls1_1":false,"tls1_2":false,"tls1_3":true}'
+same "modern: TLS 1.3 suites" modern.json '.ciphers.tls1_3|sort' \
+	'["TLS_AES_128_GCM_SHA256","TLS_AES_256_GCM_SHA384","TLS_CHACHA20_POLY1305_SHA256"]'
+same "modern: the certificate, through a complete TLS 1.3 handshake" modern.json \
+	'[.certificates[]|[.key_type,.key_curve,.trusted,.name_match]]' '[["EC","P-256",true,true]]'
+same "modern: TLS 1.3 signature algorithms of a P-256 key" modern.json .sigalgs.tls1_3 \
+	'["ecdsa_secp256r1_sha256"]'
+same "modern: HSTS seen" modern.json '.behaviour|[.hsts,.hsts_header]' '[true,"max-age=63072000"]'
+same "modern: findings" modern.json '[.findings[].id]|sort' '["no_ocsp_stapling"]'
+like_sslscan modern "$p3"
+
+# --- nginx with an RSA and an ECDSA certificate, TLS 1.2 + 1.3, server order
+p4=$(free_port)
+nginx_conf dual "$p4" "ssl_certificate $TS_TMP/rsa.pem; ssl_certificate_key $TS_TMP/rsa.key;
+		ssl_certificate $TS_TMP/ec.pem; ssl_certificate_key $TS_TMP/ec.key;
+		ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;
+		ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384;"
+check "dual: scan" scan dual "$p4"
+same "dual: both certificates" dual.json '[.certificates[]|[.auth,.key_type]]' '[["RSA","RSA"],["ECDSA","EC"]]'
+same "dual: TLS 1.2 suites in nginx's order" dual.json .ciphers.tls1_2 \
+	'["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256","TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256","TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256","TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"]'
+same "dual: server order" dual.json .server_order.tls1_2 true
+# nginx selects h2 (listen ... http2) and the HTTP/1.x names it knows: http/1.1, http/1.0
+same "dual: ALPN from 'listen ... http2'" dual.json .behaviour.alpn '["h2","http/1.1","http/1.0"]'
+same "dual: fallback SCSV honoured, secure renegotiation" dual.json \
+	'.behaviour|[.fallback_scsv,.secure_renegotiation,.compression]' '[true,true,false]'
+same "dual: TLS 1.2 signature schemes cover RSA and ECDSA" dual.json \
+	'[.sigalgs.tls1_2[]|select(.=="rsa_pss_rsae_sha256" or .=="ecdsa_secp256r1_sha256")]|sort' \
+	'["ecdsa_secp256r1_sha256","rsa_pss_rsae_sha256"]'
+same "dual: findings" dual.json '[.findings[].id]|sort' '["no_hsts","no_ocsp_stapling"]'
+like_sslscan dual "$p4"
+
+# --- gnutls-serv with its own priority string: TLS 1.2, two ciphers, ECDHE-RSA and RSA
+p5=$(free_port)
+gnutls-serv --http -p "$p5" --x509certfile rsa.pem --x509keyfile rsa.key \
+	--priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:-KX-ALL:+ECDHE-RSA:+RSA' \
+	>/dev/null 2>&1 &
+track $!
+wait_port "$p5"
+check "gnutls: scan" scan gnutls "$p5"
+same "gnutls: only TLS 1.2" gnutls.json '[.protocols|to_entries[]|select(.value==true)|.key]' '["tls1_2"]'
+same "gnutls: the suites its priority string allows" gnutls.json '.ciphers.tls1_2|sort' \
+	'["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384","TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256","TLS_RSA_WITH_AES_256_GCM_SHA384"]'
+same "gnutls: RSA key exchange without forward secrecy is a finding" gnutls.json \
+	'[.findings[].id|select(.=="no_forward_secrecy")]' '["no_forward_secrecy"]'
+like_sslscan gnutls "$p5"
 
 echo "1..$TS_N"
