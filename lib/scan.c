@@ -1001,10 +1001,12 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 			snprintf(r->error, sizeof r->error,
 			         "the server closed every connection without answering the hello");
 	} else {
-		snprintf(r->error, sizeof r->error, "%s",
+		snprintf(r->error, sizeof r->error, "%s%s%.400s",
 		         r->status == TS_E_TIMEOUT ? "the server did not answer any hello in time"
 		         : r->status == TS_E_CONNECT ? "connections to the server failed"
-		         : "the server answered hellos with bytes that are not TLS");
+		         : "the server answered hellos with bytes that are not TLS",
+		         t.first_error[0] && r->status != TS_E_TIMEOUT ? ": " : "",
+		         r->status != TS_E_TIMEOUT ? t.first_error : "");
 	}
 	unsigned refused = __atomic_load_n(&t.refusals, __ATOMIC_RELAXED);
 	if (refused > 0)

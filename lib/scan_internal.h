@@ -26,6 +26,7 @@ struct scan_target {
 	unsigned refusals;              /* atomic: refused/reset connects seen */
 	unsigned alerts;                /* atomic: hellos answered with an alert */
 	uint8_t last_alert;             /* the description of one of them */
+	char first_error[TS_ERROR_MSG_MAX];  /* the first failed connection's message (under lock) */
 };
 
 enum probe_outcome {

@@ -422,6 +422,12 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 	if (fin == 1 && hello && p->hello_done && p->after != AFTER_NONE)
 		run_after(p, fd, t);
 done:
+	if (p->outcome == P_CONNECT || p->outcome == P_MALFORMED) {
+		uv_mutex_lock(&t->lock);
+		if (t->first_error[0] == '\0')
+			snprintf(t->first_error, sizeof t->first_error, "%.500s", p->msg);
+		uv_mutex_unlock(&t->lock);
+	}
 	if (fd >= 0)
 		close(fd);
 	uv_sem_post(&t->budget);

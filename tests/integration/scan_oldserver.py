@@ -4,7 +4,7 @@ hostile servers did.  It speaks just enough of the wire format to send a
 ServerHello, a Certificate and a ServerHelloDone; it never finishes a
 handshake.
 
-usage: scan_oldserver.py PORT MODE [CERT.pem]
+usage: scan_oldserver.py PORT MODE [CERT.pem [KEY]]
 MODE:
   old       SSLv2 (SERVER-HELLO with RC4, export RC4 and 3DES), SSLv3 and TLS 1.0
             with export, RC4, 3DES and AES suites in server order; no
@@ -15,6 +15,8 @@ MODE:
   close     closes every connection at once
   stall     reads the hello and never answers
   bigrecord a handshake message that claims 16 MB, then endless filler
+  smtp      an SMTP server offering STARTTLS, then TLS 1.2/1.3 by Python's ssl
+            module (needs CERT.pem and KEY as the 3rd and 4th arguments)
 """
 import os
 import socket
@@ -127,11 +129,35 @@ def tls_answer(s, first5):
             return False
 
 
+def smtp(c):
+    f = c.makefile("rb")
+    c.sendall(b"220 scan.test ESMTP\r\n")
+    while True:
+        line = f.readline(1000)
+        if not line:
+            return
+        cmd = line.strip().upper()
+        if cmd.startswith(b"EHLO"):
+            c.sendall(b"250-scan.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+        elif cmd == b"STARTTLS":
+            c.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+            t = ctx.wrap_socket(c, server_side=True)
+            t.recv(100)
+            return
+        else:
+            c.sendall(b"502 5.5.2 Error\r\n")
+
+
 def serve(c):
     try:
         c.settimeout(30)
         if MODE == "close":
             return
+        if MODE == "smtp":
+            return smtp(c)
         first = read_exact(c, 5)
         if MODE == "garbage":
             c.sendall(os.urandom(200))
@@ -146,7 +172,7 @@ def serve(c):
             ssl2_answer(c, first)
         else:
             tls_answer(c, first)
-    except (EOFError, OSError):
+    except (EOFError, OSError, ssl.SSLError):
         pass
     finally:
         c.close()

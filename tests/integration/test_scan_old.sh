@@ -15,9 +15,10 @@ same() {
 	local got; got=$(j "$2" "$3")
 	if [ "$got" = "$4" ]; then ok "$1"; else not_ok "$1"; diag "wanted $4"; diag "got    $got"; fi
 }
-server() {   # server MODE -> sets $port
+"$TLSSCOPE" cert issue --ca ca --out good localhost 127.0.0.1 >/dev/null
+server() {   # server MODE [CERT KEY] -> sets $port
 	port=$(free_port)
-	python3 "$TS_ROOT/tests/integration/scan_oldserver.py" "$port" "$1" weak.pem &
+	python3 "$TS_ROOT/tests/integration/scan_oldserver.py" "$port" "$1" "${2:-weak.pem}" ${3:-} &
 	track $!
 	wait_port "$port"
 }
@@ -53,7 +54,23 @@ for mode in garbage close stall bigrecord; do
 done
 same "stall: says it timed out" stall.json .error '"the server did not answer any hello in time"'
 same "close: says it closed" close.json .error '"the server closed every connection without answering the hello"'
-same "bigrecord: says it is not TLS" bigrecord.json .error '"the server answered hellos with bytes that are not TLS"'
-same "garbage: says it is not TLS" garbage.json .error '"the server answered hellos with bytes that are not TLS"'
+same "bigrecord: says it is not TLS" bigrecord.json '.error|startswith("the server answered hellos with bytes that are not TLS: ")' true
+same "garbage: says it is not TLS" garbage.json '.error|startswith("the server answered hellos with bytes that are not TLS: ")' true
+
+# STARTTLS: a scripted SMTP server (postfix belongs to the starttls tests, which
+# change /etc/postfix; this one runs beside anything)
+server smtp good.pem good.key
+run "$TLSSCOPE" scan --json --starttls smtp --ca ca/ca.pem "127.0.0.1:$port"
+echo "$OUT" >smtp.json
+expect "smtp: scan through STARTTLS, exit 0" 0
+same "smtp: TLS 1.2 and 1.3 (the server's minimum_version)" smtp.json \
+	'[.protocols|to_entries[]|select(.value==true)|.key]' '["tls1_2","tls1_3"]'
+same "smtp: certificate verified" smtp.json '[.certificates[]|.trusted]' '[true]'
+timeout 120 sslscan --no-colour --starttls-smtp --xml=smtp.xml "127.0.0.1:$port" >/dev/null 2>&1
+if python3 "$TS_ROOT/tests/integration/scan_compare.py" smtp.xml smtp.json "$TS_ROOT/lib/registry" >smtp.cmp 2>&1
+then ok "smtp: accepted suites equal sslscan --starttls-smtp"
+else not_ok "smtp: suites differ from sslscan's"; while read -r l; do diag "$l"; done <smtp.cmp; fi
+run "$TLSSCOPE" scan --json --starttls imap "127.0.0.1:$port"
+expect "smtp spoken to as IMAP: unreachable, exit 3" 3 "STARTTLS|IMAP|imap"
 
 echo "1..$TS_N"

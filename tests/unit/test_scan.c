@@ -24,6 +24,7 @@ static void blank(struct ts_scan_result *r)
 	r->secure_renegotiation = r->compression = r->fallback_scsv = TS_UNKNOWN;
 	r->session_id = r->session_ticket = r->ocsp_stapling = TS_UNKNOWN;
 	r->heartbeat = r->heartbleed = r->ccs_injection = r->alpn_tested = TS_UNKNOWN;
+	r->resumption = r->hsts = TS_UNKNOWN;
 }
 
 static const struct ts_scan_finding *find(const struct ts_scan_result *r, const char *id)
@@ -61,11 +62,13 @@ static void weak_server_gets_each_finding(void **state)
 	r.heartbleed = TS_YES;
 	r.ccs_injection = TS_YES;
 	r.ocsp_stapling = TS_NO;
+	r.hsts = TS_NO;
 	ts_scan_findings(&r, (int64_t)time(NULL));
 	const char *ids[] = { "sslv2", "sslv3", "tls1_0", "export_cipher", "rc4", "sweet32",
 	                      "null_cipher", "anonymous_cipher", "beast", "no_forward_secrecy",
 	                      "weak_dh", "no_fallback_scsv", "insecure_renegotiation",
-	                      "compression", "heartbleed", "ccs_injection", "no_ocsp_stapling" };
+	                      "compression", "heartbleed", "ccs_injection", "no_ocsp_stapling",
+	                      "no_hsts" };
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
 		const struct ts_scan_finding *f = find(&r, ids[i]);
 		if (f == NULL)
