@@ -265,7 +265,7 @@ static enum probe_outcome eliminate(struct scan_target *t, enum ts_scan_version 
 	memcpy(offer, offer_in, n_offer * sizeof *offer);
 	enum probe_outcome first = 0;
 	uint16_t code = version_codes[v];
-	for (size_t round = 0; n_offer > 0 && round <= cap; round++) {
+	for (size_t round = 0; n_offer > 0 && *n_found < cap; round++) {
 		struct probe p;
 		probe_init(&p);
 		if (v == TS_SV_TLS13)
@@ -295,29 +295,32 @@ static enum probe_outcome eliminate(struct scan_target *t, enum ts_scan_version 
 	return first;
 }
 
-static void detect_order(struct scan_target *t, enum ts_scan_version v)
+/* A part of the offer eliminated on its own thread (client-order servers:
+ * the order is ours, so disjoint parts can be eliminated at once). */
+struct part {
+	struct scan_target *t;
+	enum ts_scan_version v;
+	const uint16_t *offer;
+	size_t n_offer;
+	uint16_t found[TS_SCAN_MAX_SUITES];
+	size_t n_found;
+	uv_thread_t th;
+	bool started;
+};
+
+static void part_main(void *arg)
 {
-	struct ts_scan_result *r = t->res;
-	size_t n = r->n_suites[v];
-	if (n < 2)
-		return;
-	uint16_t rev[TS_SCAN_MAX_SUITES];
-	for (size_t i = 0; i < n; i++)
-		rev[i] = r->suites[v][n - 1 - i];
-	struct probe p;
-	probe_init(&p);
-	if (v == TS_SV_TLS13)
-		spec13(&p.spec, rev, n);
-	else
-		spec12(&p.spec, version_codes[v], rev, n);
-	if (probe_run(t, &p) == P_HELLO && p.version == version_codes[v]) {
-		if (p.suite == r->suites[v][0])
-			r->server_order[v] = TS_YES;
-		else if (p.suite == rev[0])
-			r->server_order[v] = TS_NO;
-	}
-	probe_clear(&p);
+	struct part *p = arg;
+	eliminate(p->t, p->v, p->offer, p->n_offer, p->found, &p->n_found, TS_SCAN_MAX_SUITES);
 }
+
+static int by_code(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static void task_groups13(struct scan_target *t, int arg);
+static void task_sigalgs13(struct scan_target *t, int arg);
 
 static void task_suites(struct scan_target *t, int arg)
 {
@@ -325,38 +328,77 @@ static void task_suites(struct scan_target *t, int arg)
 	struct ts_scan_result *r = t->res;
 	uint16_t offer[TS_SCAN_MAX_SUITES];
 	size_t n_offer = registry_suites(v == TS_SV_TLS13, offer, TS_SCAN_MAX_SUITES);
-	enum probe_outcome first = eliminate(t, v, offer, n_offer, r->suites[v], &r->n_suites[v],
-	                                     TS_SCAN_MAX_SUITES);
-	if (r->n_suites[v] == 0 && first == P_CLOSED && n_offer > 64) {
+	uint16_t *found = r->suites[v];
+	size_t *n_found = &r->n_suites[v];
+	/* first the whole registry, then the whole registry reversed: the same
+	 * choice means the server orders; another means it follows us */
+	enum probe_outcome first = eliminate(t, v, offer, n_offer, found, n_found, 1);
+	if (*n_found == 1 && n_offer > 1) {
+		uint16_t rev[TS_SCAN_MAX_SUITES], second[1];
+		size_t n_second = 0;
+		for (size_t i = 0; i < n_offer; i++)
+			rev[i] = offer[n_offer - 1 - i];
+		eliminate(t, v, rev, n_offer, second, &n_second, 1);
+		size_t rest = remove_from(offer, n_offer, found[0]);
+		if (n_second == 1 && second[0] != found[0]) {
+			r->server_order[v] = TS_NO;
+			found[(*n_found)++] = second[0];
+			rest = remove_from(offer, rest, second[0]);
+			struct part parts[4];
+			size_t n_parts = rest >= 16 ? 4 : 1, per = (rest + n_parts - 1) / n_parts;
+			for (size_t i = 0; i < n_parts; i++) {
+				size_t off = i * per;
+				parts[i] = (struct part){ .t = t, .v = v, .offer = offer + off,
+				                          .n_offer = off < rest ? (rest - off < per ? rest - off : per) : 0 };
+				parts[i].started = i > 0 && uv_thread_create(&parts[i].th, part_main, &parts[i]) == 0;
+			}
+			for (size_t i = 0; i < n_parts; i++)
+				if (!parts[i].started)
+					part_main(&parts[i]);
+			for (size_t i = 0; i < n_parts; i++) {
+				if (parts[i].started)
+					uv_thread_join(&parts[i].th);
+				for (size_t k = 0; k < parts[i].n_found && *n_found < TS_SCAN_MAX_SUITES; k++)
+					found[(*n_found)++] = parts[i].found[k];
+			}
+			/* the client's order: the registry's */
+			qsort(found, *n_found, sizeof found[0], by_code);
+		} else {
+			if (n_second == 1)
+				r->server_order[v] = TS_YES;
+			eliminate(t, v, offer, rest, found, n_found, TS_SCAN_MAX_SUITES);
+		}
+	}
+	if (*n_found == 0 && first == P_CLOSED && n_offer > 64) {
 		/* Some servers hang up on a hello with hundreds of suites: offer
 		 * them 64 at a time (the order across chunks is then unknown). */
 		for (size_t off = 0; off < n_offer; off += 64) {
 			size_t len = n_offer - off < 64 ? n_offer - off : 64;
-			enum probe_outcome o = eliminate(t, v, offer + off, len, r->suites[v],
-			                                 &r->n_suites[v], TS_SCAN_MAX_SUITES);
+			enum probe_outcome o = eliminate(t, v, offer + off, len, found, n_found,
+			                                 TS_SCAN_MAX_SUITES);
 			if (hostile(o))
 				break;
 		}
-		if (r->n_suites[v] > 0)
+		if (*n_found > 0)
 			note(t, "%s: the server hangs up on a hello with %zu suites; offered 64 at a "
 			     "time", version_names[v], n_offer);
 	}
-	if (r->n_suites[v] > 0) {
+	if (*n_found > 0) {
 		r->protocols[v] = TS_YES;
-		detect_order(t, v);
 	} else if (hostile(first)) {
 		r->protocols[v] = TS_UNKNOWN;
-		struct probe p;
-		probe_init(&p);
-		p.outcome = first;
 		note(t, "%s: not known", version_names[v]);
-		probe_clear(&p);
 	} else {
 		r->protocols[v] = TS_NO;
 	}
 	if (hostile(first))
 		__atomic_store_n(&r->status, first == P_TIMEOUT ? TS_E_TIMEOUT
 		                 : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS, __ATOMIC_RELAXED);
+	/* what needs only TLS 1.3's answer starts now, beside the other versions */
+	if (v == TS_SV_TLS13 && *n_found > 0) {
+		task_groups13(t, 0);
+		task_sigalgs13(t, 0);
+	}
 }
 
 static void task_ssl2(struct scan_target *t, int arg)
@@ -717,7 +759,7 @@ static void task_certs(struct scan_target *t, int arg)
  * server (encrypted on the wire), HSTS on an HTTPS target, and whether a
  * second handshake resumes the first. */
 static int conn_once(struct scan_target *t, struct ts_config *cfg, bool http, bool *resumed,
-                     bool want_cert)
+                     bool keep_cert)
 {
 	struct ts_scan_result *r = t->res;
 	char msg[TS_ERROR_MSG_MAX + 128];
@@ -737,20 +779,20 @@ static int conn_once(struct scan_target *t, struct ts_config *cfg, bool http, bo
 		return rc != TS_OK ? rc : TS_E_NOMEM;
 	}
 	*resumed = ts_conn_resumed(c);
-	if (want_cert && r->n_certs == 0) {
+	if (keep_cert) {
 		const uint8_t *const *ders;
 		const size_t *lens;
 		size_t n = ts_conn_peer_chain(c, &ders, &lens);
 		if (n > 0) {
-			struct ts_scan_cert *sc = &r->certs[0];
+			struct ts_scan_cert *sc = &t->conn_cert;
 			memset(sc, 0, sizeof *sc);
-			snprintf(sc->auth, sizeof sc->auth, "TLS1.3");
+			snprintf(sc->auth, sizeof sc->auth, "%s",
+			         strcmp(ts_conn_protocol(c), "TLSv1.3") == 0 ? "TLS1.3" : "any");
 			verify_cert(t, sc, ders, lens, n);
-			r->n_certs = 1;
+			t->have_conn_cert = true;
 		}
 		size_t olen = 0;
-		if (r->ocsp_stapling != TS_YES)
-			r->ocsp_stapling = ts_conn_ocsp_response(c, &olen) != NULL ? TS_YES : TS_NO;
+		t->conn_ocsp = ts_conn_ocsp_response(c, &olen) != NULL ? TS_YES : TS_NO;
 	}
 	if (http) {
 		char req[TS_HOST_MAX + 96];
@@ -791,15 +833,26 @@ static int conn_once(struct scan_target *t, struct ts_config *cfg, bool http, bo
 	return TS_OK;
 }
 
+static ssize_t no_io(void *arg, void *buf, size_t len)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+	return TS_E_WANT_READ;
+}
+
+static ssize_t no_io_w(void *arg, const void *buf, size_t len)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+	return TS_E_WANT_WRITE;
+}
+
 static void task_conn(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	bool any = false;
-	for (int v = TS_SV_TLS10; v <= TS_SV_TLS13; v++)
-		any |= r->n_suites[v] > 0;
-	if (!any)
-		return;
 	struct ts_config *cfg = ts_config_new();
 	if (cfg == NULL)
 		return;
@@ -810,9 +863,18 @@ static void task_conn(struct scan_target *t, int arg)
 	ts_config_set_ciphers(cfg, "ALL:COMPLEMENTOFDEFAULT:@SECLEVEL=0");
 	ts_config_set_session_cache(cfg, true);
 	ts_config_set_timeout(cfg, t->opt->timeout_ms);
+	/* OpenSSL's context (and the trust store) is built with the first conn:
+	 * build it now, not while a connection is open and the server waits
+	 * (a single-threaded server would stall every other probe) */
+	struct ts_conn *warm = ts_conn_client(cfg);
+	if (warm != NULL)
+		ts_conn_set_callbacks(warm, no_io, no_io_w, NULL, "warm.invalid");
+	ts_conn_free(warm);
 	bool http = t->starttls == TS_STARTTLS_NONE;
 	bool resumed = false;
-	if (conn_once(t, cfg, http, &resumed, best12(r) < 0) == TS_OK &&
+	if (t->opt->ca_path != NULL)
+		ts_config_set_ca_path(cfg, t->opt->ca_path);   /* cheaper than the system store */
+	if (conn_once(t, cfg, http, &resumed, true) == TS_OK &&
 	    conn_once(t, cfg, false, &resumed, false) == TS_OK)
 		r->resumption = resumed ? TS_YES : TS_NO;
 	ts_config_free(cfg);
@@ -960,10 +1022,11 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	t.sni = opt->server_name != NULL ? opt->server_name
 	      : ts_is_ip_literal(t.host) ? NULL : t.host;
 	t.starttls = opt->starttls_set ? opt->starttls : ts_starttls_for_port(t.port);
+	t.conn_ocsp = TS_UNKNOWN;
 	uv_sem_init(&t.budget, (unsigned)opt->max_connections);
 	uv_mutex_init(&t.lock);
 
-	struct task p1[TS_SV_COUNT];
+	struct task p1[TS_SV_COUNT + 2];
 	size_t n1 = 0;
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS12, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS13, .t = &t };
@@ -971,6 +1034,8 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS10, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_SSL3, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_ssl2, .arg = 0, .t = &t };
+	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no suite */
+	p1[n1++] = (struct task){ .fn = task_conn, .arg = 0, .t = &t };
 	run_tasks(p1, n1);
 
 	bool any = false;
@@ -981,17 +1046,22 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 		r->status = TS_OK;
 		struct task p2[] = {
 			{ .fn = task_certs, .t = &t },
-			{ .fn = task_groups13, .t = &t },
 			{ .fn = task_groups12, .t = &t },
 			{ .fn = task_sigalgs12, .t = &t },
-			{ .fn = task_sigalgs13, .t = &t },
 			{ .fn = task_dh, .t = &t },
 			{ .fn = task_fallback, .t = &t },
 			{ .fn = task_ccs, .t = &t },
 			{ .fn = task_alpn, .t = &t },
-			{ .fn = task_conn, .t = &t },
 		};
 		run_tasks(p2, sizeof p2 / sizeof p2[0]);
+		/* a TLS 1.3-only server showed its certificate only to the complete handshake */
+		if (r->n_certs == 0 && t.have_conn_cert) {
+			r->certs[0] = t.conn_cert;
+			r->n_certs = 1;
+			t.have_conn_cert = false;
+		}
+		if (r->ocsp_stapling == TS_UNKNOWN)
+			r->ocsp_stapling = t.conn_ocsp;
 	} else if (r->status == TS_OK) {
 		r->status = TS_E_TLS;
 		if (__atomic_load_n(&t.alerts, __ATOMIC_RELAXED) > 0)
@@ -1012,6 +1082,8 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	if (refused > 0)
 		note(&t, "%u connection attempts were refused or reset; retried after a pause", refused);
 	r->connections += __atomic_load_n(&t.connections, __ATOMIC_RELAXED);
+	if (t.have_conn_cert)
+		ts_cert_info_clear(&t.conn_cert.leaf);
 	uv_sem_destroy(&t.budget);
 	uv_mutex_destroy(&t.lock);
 	ts_scan_findings(r, (int64_t)time(NULL));

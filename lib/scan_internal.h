@@ -26,6 +26,9 @@ struct scan_target {
 	unsigned refusals;              /* atomic: refused/reset connects seen */
 	unsigned alerts;                /* atomic: hellos answered with an alert */
 	uint8_t last_alert;             /* the description of one of them */
+	struct ts_scan_cert conn_cert;  /* from the complete handshake (TLS 1.3-only servers) */
+	bool have_conn_cert;
+	enum ts_tri conn_ocsp;
 	char first_error[TS_ERROR_MSG_MAX];  /* the first failed connection's message (under lock) */
 };
 
