@@ -705,12 +705,13 @@ static void date_message(const struct verify_state *st, char *msg, size_t size)
 	}
 }
 
-/* The first certificate of the chain whose key is too small, or "". */
-static void key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
+/* The depth of the first certificate of the chain whose key is too small,
+ * with the message; -1 and "" when all are strong enough. */
+static int key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
 {
 	msg[0] = '\0';
 	if (min_rsa_bits < 0)
-		return;
+		return -1;
 	if (min_rsa_bits == 0)
 		min_rsa_bits = 2048;
 	for (int i = 0; i < sk_X509_num(chain); i++) {
@@ -740,8 +741,9 @@ static void key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size
 			snprintf(msg, size, "%s key of %d bits in CA certificate '%s' is too weak (at least %d required)",
 			         type, bits, name, need);
 		}
-		return;
+		return i;
 	}
+	return -1;
 }
 
 static bool parse_ip_literal(const char *name, char *out, size_t size)
@@ -760,11 +762,12 @@ static bool parse_ip_literal(const char *name, char *out, size_t size)
 }
 
 /* Checks the name; on mismatch writes the message naming what the certificate is for. */
-static bool name_check(X509 *leaf, const char *name, char *msg, size_t size)
+static bool name_check(X509 *leaf, const char *name, bool *is_ip, char *msg, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN + 8];
 	int r;
-	if (parse_ip_literal(name, ip, sizeof ip))
+	*is_ip = parse_ip_literal(name, ip, sizeof ip);
+	if (*is_ip)
 		r = X509_check_ip_asc(leaf, ip, 0);
 	else
 		r = X509_check_host(leaf, name, 0,
@@ -813,11 +816,14 @@ static bool name_check(X509 *leaf, const char *name, char *msg, size_t size)
 	return false;
 }
 
-static void note_failure(struct ts_verify_result *res, bool waived, const char *msg)
+static void note_failure(struct ts_verify_result *res, bool waived, const char *msg, int code)
 {
 	char *dst = waived ? res->waived : res->error;
-	if (dst[0] == '\0')
-		snprintf(dst, TS_ERROR_MSG_MAX, "%s", msg);
+	if (dst[0] != '\0')
+		return;
+	snprintf(dst, TS_ERROR_MSG_MAX, "%s", msg);
+	if (!waived)
+		res->x509_error = code;
 }
 
 int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
@@ -869,11 +875,11 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 		bool chain_ok = st.chain_err == 0, dates_ok = st.date_err == 0;
 		if (!chain_ok) {
 			chain_message(&st, sent, built, msg, sizeof msg);
-			note_failure(res, opt->insecure_noverifycert, msg);
+			note_failure(res, opt->insecure_noverifycert, msg, st.chain_err);
 		}
 		if (!dates_ok) {
 			date_message(&st, msg, sizeof msg);
-			note_failure(res, opt->insecure_noverifytime, msg);
+			note_failure(res, opt->insecure_noverifytime, msg, st.date_err);
 		}
 		STACK_OF(X509) *just_leaf = NULL;
 		if (built == 0) {
@@ -881,16 +887,19 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 			if (just_leaf != NULL)
 				sk_X509_push(just_leaf, leaf);
 		}
-		key_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
+		int weak_depth = key_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
 		sk_X509_free(just_leaf);
-		bool keys_ok = msg[0] == '\0';
+		bool keys_ok = weak_depth < 0;
 		if (!keys_ok)
-			note_failure(res, false, msg);
+			note_failure(res, false, msg,
+			             weak_depth == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL);
 		res->trusted = chain_ok && dates_ok && keys_ok;
 		if (opt->name != NULL) {
-			res->hostname_match = name_check(leaf, opt->name, msg, sizeof msg);
+			bool is_ip = false;
+			res->hostname_match = name_check(leaf, opt->name, &is_ip, msg, sizeof msg);
 			if (!res->hostname_match)
-				note_failure(res, opt->insecure_noverifyname, msg);
+				note_failure(res, opt->insecure_noverifyname, msg,
+				             is_ip ? X509_V_ERR_IP_ADDRESS_MISMATCH : X509_V_ERR_HOSTNAME_MISMATCH);
 		}
 		if (res->error[0] != '\0')
 			rc = ts_error_set(err, TS_E_VERIFY, "%s", res->error);

@@ -25,5 +25,7 @@ bool cli_parse_seconds(const char *s, int *ms);
 int cmd_version(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

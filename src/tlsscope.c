@@ -14,6 +14,8 @@ static const struct command commands[] = {
 	{ "version", cmd_version, "print the version of tlsscope and of the libraries it uses" },
 	{ "scan", cmd_scan, "assess servers' TLS: versions, suites, groups, certificates, findings" },
 	{ "cert", cmd_cert, "a local CA for tests; show and verify certificates offline" },
+	{ "connect", cmd_connect, "a safe TLS client: verdict on the server, then relay stdin/stdout" },
+	{ "serve", cmd_serve, "a TLS server: echo, or terminate TLS in front of a plain TCP service" },
 };
 
 static void usage(FILE *f)

@@ -76,6 +76,13 @@ struct ts_verify_result {
 	/* Added by cert: the first failure an insecure_* option waived ("" when
 	 * none), for the warning a caller should print. */
 	char waived[TS_ERROR_MSG_MAX];
+	/* Added by cert: OpenSSL's X509_V_ERR_* for the failure in error (0 when
+	 * none): the chain's own code (e.g. X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
+	 * X509_V_ERR_CERT_HAS_EXPIRED / _NOT_YET_VALID, X509_V_ERR_EE_KEY_TOO_SMALL
+	 * / X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_HOSTNAME_MISMATCH /
+	 * X509_V_ERR_IP_ADDRESS_MISMATCH: for choosing a TLS alert or a category
+	 * without parsing the words. */
+	int x509_error;
 };
 
 /* Verifies a chain as a server sent it (leaf first) for opt->name.  Returns

@@ -85,7 +85,14 @@ assert leaf["not_after"].endswith(" UTC") and leaf["is_ca"] is False and inter["
 ' "$OUT"
 
 run "$TLSSCOPE" cert show "$T/expired.pem"
-expect_out "an expired certificate says so" "expired [0-9]+ days ago"
+expect_out "an expired certificate says so" "expired [0-9]+ days? ago"
+openssl x509 -in "$T/www.pem" -outform DER -out "$T/www.der"
+run "$TLSSCOPE" cert show "$T/www.der"
+expect "cert show reads a DER certificate" 0
+expect_out "the DER certificate is the same" "sha256 \.+ $want_fp"
+run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/recent" --key ec:P-256 --not-after -1d recent.example.test
+expect "cert issue with a relative --not-after in the past" 0
+expect_out "it expired a day ago" "expired 1 day ago"
 
 # --- verify: one run per trust situation ---------------------------------------
 v() { run "$TLSSCOPE" cert verify "$@"; }
