@@ -195,12 +195,15 @@ int cmd_scan(int argc, char **argv)
 				failed = true;
 			else
 				unreachable = true;
-			cli_error("scan", "%s: %s", res[i].target, res[i].error);
 		}
 		if (ts_scan_worst(&res[i]) >= (int)fail_on)
 			failed = true;
 		ts_scan_result_clear(&res[i]);
 	}
+	fflush(stdout);
+	for (size_t i = 0; i < n; i++)
+		if (res[i].status != TS_OK)
+			cli_error("scan", "%s: %s", res[i].target, res[i].error);
 	free(res);
 	rc = unreachable ? CLI_UNREACHABLE : failed ? CLI_FAIL : CLI_OK;
 out:
