@@ -103,6 +103,8 @@ int cmd_scan(int argc, char **argv)
 	bool json = false;
 	enum ts_severity fail_on = TS_SEV_HIGH;
 	char **targets = calloc(MAX_TARGETS, sizeof *targets);
+	const char *files[16];   /* -f FILE: read after the targets on the command line */
+	size_t n_files = 0;
 	size_t n = 0;
 	int rc = CLI_OK, c;
 	if (targets == NULL)
@@ -113,8 +115,8 @@ int cmd_scan(int argc, char **argv)
 		long v;
 		switch (c) {
 		case 'f':
-			if ((rc = read_targets(optarg, &targets, &n)) != CLI_OK)
-				goto out;
+			if (n_files < sizeof files / sizeof files[0])
+				files[n_files++] = optarg;
 			break;
 		case O_STARTTLS:
 			if (ts_starttls_parse(optarg, &opt.starttls, &err) != TS_OK) {
@@ -168,6 +170,9 @@ int cmd_scan(int argc, char **argv)
 		}
 		targets[n++] = strdup(argv[i]);
 	}
+	for (size_t i = 0; i < n_files; i++)
+		if ((rc = read_targets(files[i], &targets, &n)) != CLI_OK)
+			goto out;
 	if (n == 0) {
 		rc = cli_usage_error("scan", "no target given (host[:port], or -f FILE)");
 		goto out;

@@ -164,4 +164,28 @@ same "gnutls: RSA key exchange without forward secrecy is a finding" gnutls.json
 	'[.findings[].id|select(.=="no_forward_secrecy")]' '["no_forward_secrecy"]'
 like_sslscan gnutls "$p5"
 
+# --- several targets in one run (concurrently), from the command line and a file
+dead=$(free_port)
+printf '# targets\n127.0.0.1:%s\n\n127.0.0.1:%s  \n' "$p2" "$dead" >targets.txt
+run "$TLSSCOPE" scan --json --ca ca/ca.pem --timeout 2 "127.0.0.1:$p4" -f targets.txt
+echo "$OUT" >many.json
+expect "many: one target unreachable exits 3, naming it" 3 "127\.0\.0\.1:$dead: .*(refused|connect)"
+check "many: one JSON line per target, in the order given" \
+	test "$(jq -r .target many.json | tr '\n' ' ')" = "127.0.0.1:$p4 127.0.0.1:$p2 127.0.0.1:$dead "
+check "many: the unreachable one says why" test "$(jq -r 'select(.address==null)|.error' many.json | grep -c refused)" -eq 1
+check "many: the others match their single scans" \
+	test "$(jq -c 'select(.target=="127.0.0.1:'"$p2"'")|.ciphers' many.json)" = "$(j ordered.json .ciphers)"
+
+# --- usage errors
+run "$TLSSCOPE" scan
+expect "no target: usage error" 2 "no target"
+run "$TLSSCOPE" scan --fail-on severe 127.0.0.1:1
+expect "bad --fail-on: usage error" 2 "severe"
+run "$TLSSCOPE" scan --max-connections 0 127.0.0.1:1
+expect "bad --max-connections: usage error" 2 "max-connections"
+run "$TLSSCOPE" scan --starttls gopher 127.0.0.1:1
+expect "bad --starttls: usage error" 2 "gopher"
+run "$TLSSCOPE" scan -f /nonexistent/targets
+expect "missing targets file: exit 3" 3 "nonexistent"
+
 echo "1..$TS_N"

@@ -23,7 +23,7 @@ server() {   # server MODE [CERT KEY] -> sets $port
 	wait_port "$port"
 }
 
-server old
+SCAN_PEAK_FILE=$TS_TMP/peak.old server old
 run "$TLSSCOPE" scan --json --timeout 1 --ca ca/ca.pem "127.0.0.1:$port"
 echo "$OUT" >old.json
 expect "old: findings at high or above exit 1" 1
@@ -40,6 +40,14 @@ same "old: behaviour" old.json \
 same "old: findings" old.json '[.findings[]|.id+":"+.severity]|sort' \
 	'["beast:low","ccs_injection:high","cert_untrusted:high","compression:high","export_cipher:critical","heartbleed:critical","insecure_renegotiation:high","no_fallback_scsv:medium","no_forward_secrecy:medium","no_ocsp_stapling:info","rc4:high","sslv2:critical","sslv3:high","sweet32:medium","tls1_0:medium","weak_rsa_key:high"]'
 same "old: the 1024-bit certificate" old.json '.certificates[0]|[.key_bits,.trusted]' '[1024,false]'
+# The server counts, at each accept, the connections whose client has not closed yet.
+peak=$(cat peak.old)
+check "old: at most 4 connections at once by default (peak $peak)" test "$peak" -le 4
+SCAN_PEAK_FILE=$TS_TMP/peak.one server old
+run "$TLSSCOPE" scan --json --timeout 1 --max-connections 1 "127.0.0.1:$port"
+echo "$OUT" >one.json
+check "old with --max-connections 1: the same suites" test "$(j one.json .ciphers)" = "$(j old.json .ciphers)"
+check "old with --max-connections 1: one connection at a time (peak $(cat peak.one))" test "$(cat peak.one)" -eq 1
 
 for mode in garbage close stall bigrecord; do
 	server "$mode"
