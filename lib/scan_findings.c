@@ -123,6 +123,18 @@ void ts_scan_findings(struct ts_scan_result *r, int64_t now)
 	if (m.count > 0)
 		add(r, "beast", TS_SEV_LOW,
 		    "The server accepts CBC suites with TLS 1.0 or SSLv3, open to BEAST: %s.", m.names);
+	collect(r, TS_SV_TLS10, TS_SV_TLS12, is_cbc, &m);
+	if (m.count > 0)
+		add(r, "lucky13", TS_SEV_LOW,
+		    "The server accepts CBC suites, whose MAC-then-encrypt padding has leaked "
+		    "plaintext through timing (Lucky Thirteen): %s.", m.names);
+	for (int v = TS_SV_TLS12; v >= TS_SV_SSL3; v--)
+		if (r->server_order[v] == TS_NO) {
+			add(r, "client_order", TS_SEV_LOW,
+			    "The server takes the client's first choice of suite (%s and below), so a "
+			    "client that prefers a weak suite gets it.", ts_scan_version_name((enum ts_scan_version)v));
+			break;
+		}
 	collect(r, TS_SV_SSL3, TS_SV_TLS12, no_fs, &m);
 	if (m.count > 0) {
 		size_t total = 0;

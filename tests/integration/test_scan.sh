@@ -51,7 +51,7 @@ same "legacy: s_server without -serverpref follows the client's order" legacy.js
 	'.server_order.tls1_2' false
 same "legacy: DHE group from -dhparam is 1024 bits" legacy.json .groups.dh_bits 1024
 same "legacy: findings" legacy.json '[.findings[].id]|sort' \
-	'["anonymous_cipher","beast","no_forward_secrecy","no_hsts","no_ocsp_stapling","tls1_0","tls1_1","weak_dh"]'
+	'["anonymous_cipher","beast","client_order","lucky13","no_forward_secrecy","no_hsts","no_ocsp_stapling","tls1_0","tls1_1","weak_dh"]'
 same "legacy: certificate trusted with --ca, name matches" legacy.json \
 	'[.certificates[]|[.auth,.trusted,.name_match,.key_bits]]' '[["RSA",true,true,2048]]'
 same "legacy: behaviour" legacy.json \

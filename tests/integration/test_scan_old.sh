@@ -38,7 +38,7 @@ same "old: behaviour" old.json \
 	'.behaviour|[.secure_renegotiation,.compression,.fallback_scsv,.heartbeat,.heartbleed,.ccs_injection]' \
 	'[false,true,false,true,true,true]'
 same "old: findings" old.json '[.findings[]|.id+":"+.severity]|sort' \
-	'["beast:low","ccs_injection:high","cert_untrusted:high","compression:high","export_cipher:critical","heartbleed:critical","insecure_renegotiation:high","no_fallback_scsv:medium","no_forward_secrecy:medium","no_ocsp_stapling:info","rc4:high","sslv2:critical","sslv3:high","sweet32:medium","tls1_0:medium","weak_rsa_key:high"]'
+	'["beast:low","ccs_injection:high","cert_untrusted:high","compression:high","export_cipher:critical","heartbleed:critical","insecure_renegotiation:high","lucky13:low","no_fallback_scsv:medium","no_forward_secrecy:medium","no_ocsp_stapling:info","rc4:high","sslv2:critical","sslv3:high","sweet32:medium","tls1_0:medium","weak_rsa_key:high"]'
 same "old: the 1024-bit certificate" old.json '.certificates[0]|[.key_bits,.trusted]' '[1024,false]'
 # The server counts, at each accept, the connections whose client has not closed yet.
 peak=$(cat peak.old)

@@ -19,8 +19,10 @@
 static void blank(struct ts_scan_result *r)
 {
 	memset(r, 0, sizeof *r);
-	for (int v = 0; v < TS_SV_COUNT; v++)
-		r->protocols[v] = r->server_order[v] = TS_NO;
+	for (int v = 0; v < TS_SV_COUNT; v++) {
+		r->protocols[v] = TS_NO;
+		r->server_order[v] = TS_UNKNOWN;
+	}
 	r->secure_renegotiation = r->compression = r->fallback_scsv = TS_UNKNOWN;
 	r->session_id = r->session_ticket = r->ocsp_stapling = TS_UNKNOWN;
 	r->heartbeat = r->heartbleed = r->ccs_injection = r->alpn_tested = TS_UNKNOWN;
@@ -63,12 +65,13 @@ static void weak_server_gets_each_finding(void **state)
 	r.ccs_injection = TS_YES;
 	r.ocsp_stapling = TS_NO;
 	r.hsts = TS_NO;
+	r.server_order[TS_SV_TLS10] = TS_NO;
 	ts_scan_findings(&r, (int64_t)time(NULL));
 	const char *ids[] = { "sslv2", "sslv3", "tls1_0", "export_cipher", "rc4", "sweet32",
 	                      "null_cipher", "anonymous_cipher", "beast", "no_forward_secrecy",
 	                      "weak_dh", "no_fallback_scsv", "insecure_renegotiation",
 	                      "compression", "heartbleed", "ccs_injection", "no_ocsp_stapling",
-	                      "no_hsts" };
+	                      "no_hsts", "lucky13", "client_order" };
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
 		const struct ts_scan_finding *f = find(&r, ids[i]);
 		if (f == NULL)
