@@ -554,6 +554,53 @@ static void task_dh(struct scan_target *t, int arg)
 	probe_clear(&p);
 }
 
+/* The schemes one key type signs with, in the server's order. */
+static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size_t *n_found)
+{
+	struct ts_scan_result *r = t->res;
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = pick(r, TS_SV_TLS12, suites, want_fs_auth, auth);
+	if (ns == 0)
+		return;
+	uint16_t offer[TS_SCAN_MAX_LIST];
+	size_t n = registry_sigalgs(offer, TS_SCAN_MAX_LIST);
+	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
+		struct probe p;
+		probe_init(&p);
+		spec12(&p.spec, TS_TLS12, suites, ns);
+		p.spec.sigalgs = offer;
+		p.spec.n_sigalgs = n;
+		p.stop = STOP_DONE;
+		enum probe_outcome o = probe_run(t, &p);
+		bool ok = o == P_HELLO && p.have_ske && p.ske.has_sigalg &&
+		          in_list(offer, n, p.ske.sigalg);
+		if (ok) {
+			if (*n_found < TS_SCAN_MAX_LIST)
+				found[(*n_found)++] = p.ske.sigalg;
+			n = remove_from(offer, n, p.ske.sigalg);
+		}
+		probe_clear(&p);
+		if (!ok)
+			break;
+	}
+}
+
+struct sig12_part {
+	struct scan_target *t;
+	int auth;
+	uint16_t found[TS_SCAN_MAX_LIST];
+	size_t n_found;
+	uv_thread_t th;
+	bool started;
+};
+
+static void sig12_main(void *arg)
+{
+	struct sig12_part *p = arg;
+	sigalgs12_for(p->t, p->auth, p->found, &p->n_found);
+}
+
+/* One elimination per key type (RSA, ECDSA, DSS), side by side. */
 static void task_sigalgs12(struct scan_target *t, int arg)
 {
 	(void)arg;
@@ -561,33 +608,21 @@ static void task_sigalgs12(struct scan_target *t, int arg)
 	if (r->n_suites[TS_SV_TLS12] == 0)
 		return;
 	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
-	for (size_t a = 0; a < sizeof auths / sizeof auths[0]; a++) {
-		uint16_t suites[TS_SCAN_MAX_SUITES];
-		size_t ns = pick(r, TS_SV_TLS12, suites, want_fs_auth, auths[a]);
-		if (ns == 0)
-			continue;
-		uint16_t offer[TS_SCAN_MAX_LIST];
-		size_t n = registry_sigalgs(offer, TS_SCAN_MAX_LIST);
-		for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
-			struct probe p;
-			probe_init(&p);
-			spec12(&p.spec, TS_TLS12, suites, ns);
-			p.spec.sigalgs = offer;
-			p.spec.n_sigalgs = n;
-			p.stop = STOP_DONE;
-			enum probe_outcome o = probe_run(t, &p);
-			bool ok = o == P_HELLO && p.have_ske && p.ske.has_sigalg &&
-			          in_list(offer, n, p.ske.sigalg);
-			if (ok) {
-				if (!in_list(r->sigalgs12, r->n_sigalgs12, p.ske.sigalg) &&
-				    r->n_sigalgs12 < TS_SCAN_MAX_LIST)
-					r->sigalgs12[r->n_sigalgs12++] = p.ske.sigalg;
-				n = remove_from(offer, n, p.ske.sigalg);
-			}
-			probe_clear(&p);
-			if (!ok)
-				break;
-		}
+	struct sig12_part parts[3];
+	for (size_t a = 0; a < 3; a++) {
+		parts[a] = (struct sig12_part){ .t = t, .auth = auths[a] };
+		parts[a].started = a > 0 && uv_thread_create(&parts[a].th, sig12_main, &parts[a]) == 0;
+	}
+	for (size_t a = 0; a < 3; a++)
+		if (!parts[a].started)
+			sig12_main(&parts[a]);
+	for (size_t a = 0; a < 3; a++) {
+		if (parts[a].started)
+			uv_thread_join(&parts[a].th);
+		for (size_t i = 0; i < parts[a].n_found; i++)
+			if (!in_list(r->sigalgs12, r->n_sigalgs12, parts[a].found[i]) &&
+			    r->n_sigalgs12 < TS_SCAN_MAX_LIST)
+				r->sigalgs12[r->n_sigalgs12++] = parts[a].found[i];
 	}
 }
 
