@@ -321,6 +321,7 @@ static int by_code(const void *a, const void *b)
 
 static void task_groups13(struct scan_target *t, int arg);
 static void task_sigalgs13(struct scan_target *t, int arg);
+static void run_tls12_tasks(struct scan_target *t);
 
 static void task_suites(struct scan_target *t, int arg)
 {
@@ -399,6 +400,10 @@ static void task_suites(struct scan_target *t, int arg)
 		task_groups13(t, 0);
 		task_sigalgs13(t, 0);
 	}
+	/* with TLS 1.2 accepted, the probes that use the best version up to 1.2
+	 * need nothing more from the other versions: start them now */
+	if (v == TS_SV_TLS12 && *n_found > 0)
+		run_tls12_tasks(t);
 }
 
 static void task_ssl2(struct scan_target *t, int arg)
@@ -1023,6 +1028,19 @@ static void run_tasks(struct task *k, size_t n)
 	}
 }
 
+static void run_tls12_tasks(struct scan_target *t)
+{
+	struct task k[] = {
+		{ .fn = task_certs, .t = t },
+		{ .fn = task_groups12, .t = t },
+		{ .fn = task_sigalgs12, .t = t },
+		{ .fn = task_dh, .t = t },
+		{ .fn = task_ccs, .t = t },
+		{ .fn = task_alpn, .t = t },
+	};
+	run_tasks(k, sizeof k / sizeof k[0]);
+}
+
 static void scan_one(const char *target, const struct ts_scan_options *opt,
                      struct ts_scan_result *r)
 {
@@ -1079,16 +1097,9 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 			any = true;
 	if (any) {
 		r->status = TS_OK;
-		struct task p2[] = {
-			{ .fn = task_certs, .t = &t },
-			{ .fn = task_groups12, .t = &t },
-			{ .fn = task_sigalgs12, .t = &t },
-			{ .fn = task_dh, .t = &t },
-			{ .fn = task_fallback, .t = &t },
-			{ .fn = task_ccs, .t = &t },
-			{ .fn = task_alpn, .t = &t },
-		};
-		run_tasks(p2, sizeof p2 / sizeof p2[0]);
+		if (r->n_suites[TS_SV_TLS12] == 0)
+			run_tls12_tasks(&t);   /* else they ran beside phase 1 */
+		task_fallback(&t, 0);
 		/* a TLS 1.3-only server showed its certificate only to the complete handshake */
 		if (r->n_certs == 0 && t.have_conn_cert) {
 			r->certs[0] = t.conn_cert;
