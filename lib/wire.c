@@ -981,7 +981,12 @@ void ts_tls_stream_gap(struct ts_tls_stream *s, size_t missing)
 	s->in_pos = 0;
 	s->hs_pos = 0;
 	s->pending = PEND_NONE;
-	s->state = ST_RESYNC;
+	if (missing != 0 && missing <= s->skip) {
+		s->skip -= missing;   /* still inside the same application_data record */
+	} else {
+		s->skip = 0;
+		s->state = ST_RESYNC;
+	}
 	ts_error_clear(&s->err);
 }
 
@@ -1132,6 +1137,24 @@ static int next_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 		             (unsigned long long)s->offset + 3, len, which, limit);
 		return stream_fail(s);
 	}
+	if (p[0] == TS_CT_APPLICATION_DATA) {
+		/* Report it now and skip the ciphertext as it comes: bulk data is
+		 * never buffered. */
+		memset(ev, 0, sizeof *ev);
+		ev->kind = TS_EV_RECORD;
+		ev->content_type = p[0];
+		ev->record_version = (uint16_t)(p[1] << 8 | p[2]);
+		ev->record_len = len;
+		ev->record_off = s->offset;
+		ev->encrypted = true;
+		ev->body_off = s->offset + 5;
+		s->rec = *ev;
+		size_t now = avail - 5 < len ? avail - 5 : len;
+		s->in_pos += 5 + now;
+		s->offset += 5 + now;
+		s->skip = len - now;
+		return 1;
+	}
 	if (avail < 5 + len)
 		return TS_E_NEED_MORE;
 	memset(ev, 0, sizeof *ev);
@@ -1214,6 +1237,15 @@ int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev)
 	if (rc != TS_E_NEED_MORE)
 		return rc;
 	compact_input(s);
+	if (s->skip > 0) {
+		size_t avail = s->in.len - s->in_pos;
+		size_t now = avail < s->skip ? avail : s->skip;
+		s->in_pos += now;
+		s->offset += now;
+		s->skip -= now;
+		if (s->skip > 0)
+			return TS_E_NEED_MORE;
+	}
 	if (s->state == ST_RESYNC) {
 		size_t avail = s->in.len - s->in_pos;
 		size_t at = ts_tls_resync(s->in.data + s->in_pos, avail);

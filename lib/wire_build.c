@@ -403,7 +403,9 @@ int ts_build_client_hello(const struct ts_hello_spec *sp, struct ts_buf *out, st
 			ts_buf_put_u16(&h, psk->len);
 			ts_buf_put(&h, psk->data, psk->len);
 		}
-		if (!ts_buf_close_vector(&h, mext, 2)) {
+		if (h.len == mext + 2 && !h.oom) {
+			h.len = mext;   /* nothing to say: no block at all, as SSLv3 clients sent */
+		} else if (!ts_buf_close_vector(&h, mext, 2)) {
 			rc = ts_error_set(err, TS_E_INVALID, "extensions: more than 65535 bytes");
 			goto out;
 		}

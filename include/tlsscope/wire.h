@@ -357,7 +357,9 @@ struct ts_wire_limits {
 void ts_wire_limits_default(struct ts_wire_limits *lim);
 
 enum ts_tls_event_kind {
-	TS_EV_RECORD = 1,        /* a whole record arrived (every record, before its messages) */
+	TS_EV_RECORD = 1,        /* a whole record arrived (every record, before its messages);
+	                            application_data is reported when its header arrives, with
+	                            body NULL: its payload is skipped, never buffered */
 	TS_EV_HANDSHAKE = 2,     /* a complete plaintext handshake message */
 	TS_EV_ALERT = 3,         /* a plaintext alert (also reported as a record) */
 	TS_EV_CHANGE_CIPHER_SPEC = 4,
@@ -401,6 +403,7 @@ struct ts_tls_stream {
 	bool failed;
 	struct ts_tls_event rec; /* the current record's facts */
 	int pending;             /* an event still to report for rec */
+	size_t skip;             /* application_data payload bytes still to skip */
 };
 
 /* lim may be NULL for the defaults. */

@@ -201,6 +201,9 @@ def main():
     for r in rows(src + '/openssl-names.csv'):
         code = suite_code(r[0])
         if code is not None:
+            if code not in suites:
+                raise SystemExit('gen_registry: OpenSSL knows 0x%04x (%s), the registry does not'
+                                 % (code, r[1]))
             ossl[code] = r[1]
     groups = [(int(r[0]), r[1].replace(' (obsolete)', ''), r[2]) for r in
               rows(src + '/tls-supported-groups.csv')]

@@ -16,6 +16,10 @@ struct hellos {
 	uint8_t *bodies[2 * HELLOS_MAX];  /* the parsed structs point into these */
 	size_t n_bodies;
 	int ch_rc[HELLOS_MAX];            /* ts_parse_client_hello's result */
+	bool has_cert;                    /* a TLS <= 1.2 Certificate message was seen */
+	size_t n_certs;
+	uint8_t *leaf;                    /* copy of its first certificate (DER) */
+	size_t leaf_len;
 	char ch_err[HELLOS_MAX][TS_ERROR_MSG_MAX];
 };
 
@@ -27,6 +31,7 @@ static inline void hellos_free(struct hellos *h)
 		free(h->sh[i]);
 	for (size_t i = 0; i < h->n_bodies; i++)
 		free(h->bodies[i]);
+	free(h->leaf);
 	memset(h, 0, sizeof *h);
 }
 
@@ -49,7 +54,20 @@ static inline void hellos_collect(const uint8_t *data, size_t len, size_t chunk,
 		while ((rc = ts_tls_stream_next(&s, &ev)) == 1) {
 			if (ev.kind != TS_EV_HANDSHAKE)
 				continue;
-			if (ev.hs_type == TS_HS_CLIENT_HELLO && h->n_ch < HELLOS_MAX) {
+			if (ev.hs_type == TS_HS_CERTIFICATE && !h->has_cert) {
+				static struct ts_certificate_msg cm;
+				struct ts_reader rd;
+				ts_reader_init(&rd, ev.body, ev.body_len);
+				if (ts_parse_certificate(&rd, false, &cm, NULL) == 0) {
+					h->has_cert = true;
+					h->n_certs = cm.n_certs;
+					if (cm.n_certs > 0) {
+						h->leaf = malloc(cm.certs[0].len);
+						memcpy(h->leaf, cm.certs[0].p, cm.certs[0].len);
+						h->leaf_len = cm.certs[0].len;
+					}
+				}
+			} else if (ev.hs_type == TS_HS_CLIENT_HELLO && h->n_ch < HELLOS_MAX) {
 				uint8_t *b = malloc(ev.body_len + 1);
 				memcpy(b, ev.body, ev.body_len);
 				h->bodies[h->n_bodies++] = b;

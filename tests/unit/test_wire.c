@@ -15,6 +15,9 @@
 #include "tlsscope/wire.h"
 
 #include "hello_util.h"
+#include "pcap_streams.h"
+
+#include <dirent.h>
 
 /* Parses the one handshake record at p as a ClientHello (record header checked). */
 static int parse_ch_record(const uint8_t *p, size_t len, struct ts_client_hello *ch,
@@ -59,6 +62,7 @@ static void round_trip_every_tls_version(void **state)
 		assert_true(ch->has_sct && ch->has_session_ticket && ch->has_etm);
 		assert_int_equal(ch->status_type, 1);
 		assert_int_equal(ch->n_compressions, 1);
+		assert_true(ch->has_extensions);
 		assert_true(ch->n_suites > 5);
 		assert_int_equal(ch->has_sigalgs, versions[i] >= TS_TLS12);
 		if (versions[i] == TS_TLS13) {
@@ -77,6 +81,21 @@ static void round_trip_every_tls_version(void **state)
 		assert_false(out.len - 5 >= 256 && out.len - 5 <= 511);
 		ts_buf_clear(&out);
 	}
+}
+
+static void sslv3_hello_without_extensions(void **state)
+{
+	/* Nothing asked for: no extension block at all, as SSLv3 clients sent. */
+	struct ts_hello_spec sp = { .version = TS_SSL3 };
+	struct ts_buf out;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+	assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, NULL), 0);
+	assert_false(ch_buf.has_extensions);
+	assert_int_equal(ch_buf.version, TS_SSL3);
+	assert_int_equal(ch_buf.n_suites, 8);
+	assert_int_equal(out.len, 5 + 4 + 2 + 32 + 1 + 2 + 16 + 2);
+	ts_buf_clear(&out);
 }
 
 static void key_shares_are_well_formed(void **state)
@@ -686,7 +705,7 @@ static void limits(void **state)
 	ts_tls_stream_clear(&s);
 	ts_tls_stream_init(&s, NULL);
 	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);   /* fine in TLS 1.2 */
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);   /* fine in TLS 1.2: reported at its header */
 	ts_tls_stream_clear(&s);
 	/* buffering is bounded */
 	lim = (struct ts_wire_limits){ .max_buffered = 100 };
@@ -727,6 +746,142 @@ static void tls13_after_server_hello_is_encrypted(void **state)
 	ts_buf_clear(&b);
 }
 
+static void application_data_is_skipped_not_buffered(void **state)
+{
+	struct ts_buf b;
+	ts_buf_init(&b);
+	ts_buf_put(&b, "\x17\x03\x03\x27\x10", 5);   /* 10000 bytes of ciphertext */
+	for (int i = 0; i < 10000; i++)
+		ts_buf_put_u8(&b, (uint8_t)(i * 7));
+	ts_buf_put(&b, "\x15\x03\x03\x00\x02\x01\x00", 7);   /* close_notify */
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	size_t events = 0, max_cap = 0;
+	for (size_t off = 0; off < b.len; off += 100) {
+		size_t n = b.len - off < 100 ? b.len - off : 100;
+		assert_int_equal(ts_tls_stream_feed(&s, b.data + off, n), 0);
+		max_cap = s.in.cap > max_cap ? s.in.cap : max_cap;
+		while (ts_tls_stream_next(&s, &ev) == 1) {
+			if (events == 0) {
+				assert_int_equal(off, 0);   /* reported with its header */
+				assert_int_equal(ev.content_type, TS_CT_APPLICATION_DATA);
+				assert_int_equal(ev.record_len, 10000);
+				assert_null(ev.body);
+			} else if (ev.kind == TS_EV_ALERT) {
+				assert_string_equal(ts_alert_name(ev.alert.description), "close_notify");
+				assert_int_equal(ev.record_off, 10005);
+			}
+			events++;
+		}
+	}
+	assert_int_equal(events, 3);
+	assert_true(max_cap <= 256);
+	ts_tls_stream_clear(&s);
+	/* a gap inside the record: the stream keeps its place */
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, b.data, 1000);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);
+	ts_tls_stream_gap(&s, 5000);
+	ts_tls_stream_feed(&s, b.data + 6000, b.len - 6000);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.content_type, TS_CT_ALERT);
+	assert_int_equal(ev.record_off, 10005);
+	ts_tls_stream_clear(&s);
+	ts_buf_clear(&b);
+}
+
+/* Every TLS direction of every reference capture (tests/data/captures/) runs
+ * through the stream to its end in 1400-byte pieces.  Where it stops with an
+ * error, the error must be explained below. */
+static bool is_capture(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 5 && strcmp(name + n - 5, ".pcap") == 0) ||
+	       (n > 7 && strcmp(name + n - 7, ".pcapng") == 0);
+}
+
+static void every_tls_direction_of_the_captures(void **state)
+{
+	/* Files where the bytes themselves are not TLS past some point. */
+	static const struct { const char *file, *error, *reason; } known[] = {
+		{ "tls_invalid_reads.pcap",
+		  "record.content_type at offset 842: 0xaa is not a TLS content type (20..24)",
+		  "after the ServerHello flight come bytes that are no record (tshark: \"Ignored Unknown "
+		  "Record\"); nDPI keeps this capture for its invalid reads" },
+	};
+	static const char *const dirs[] = { "ja4", "ndpi" };
+	size_t directions = 0, records = 0, messages = 0, explained = 0, failures = 0;
+	for (size_t di = 0; di < 2; di++) {
+		char dpath[512];
+		snprintf(dpath, sizeof dpath, "%s/tests/data/captures/%s", TS_SOURCE_ROOT, dirs[di]);
+		DIR *d = opendir(dpath);
+		assert_non_null(d);
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (!is_capture(de->d_name))
+				continue;
+			char path[1024];
+			snprintf(path, sizeof path, "%s/%s", dpath, de->d_name);
+			struct pcap_stream *st;
+			size_t n;
+			assert_int_equal(pcap_streams_load(path, 1 << 22, &st, &n), 0);
+			for (size_t i = 0; i < n; i++) {
+				const uint8_t *p = st[i].data;
+				size_t len = st[i].len;
+				size_t start = len > 0 && ts_tls_looks_like(p, len) == TS_LOOKS_NO
+				             ? ts_tls_resync(p, len) : 0;
+				if (len == 0 || start >= len)
+					continue;   /* not TLS (DNS, HTTP, an empty direction) */
+				directions++;
+				struct ts_tls_stream s;
+				ts_tls_stream_init(&s, NULL);
+				int rc = TS_E_NEED_MORE;
+				int last_type = 0;
+				for (size_t off = start; off < len && rc == TS_E_NEED_MORE; off += 1400) {
+					size_t k = len - off < 1400 ? len - off : 1400;
+					assert_int_equal(ts_tls_stream_feed(&s, p + off, k), 0);
+					struct ts_tls_event ev;
+					while ((rc = ts_tls_stream_next(&s, &ev)) == 1) {
+						if (ev.kind == TS_EV_RECORD) {
+							records++;
+							last_type = ev.content_type;
+						}
+						messages += ev.kind == TS_EV_HANDSHAKE;
+					}
+				}
+				if (rc != TS_E_NEED_MORE) {
+					bool ok = false;
+					/* FTP's CCC: after close_notify both ways the control channel
+					 * returns to cleartext ("PASV"...): the TLS stream has ended. */
+					if (last_type == TS_CT_ALERT)
+						ok = true;
+					for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+						if (strcmp(de->d_name, known[k].file) == 0 &&
+						    strcmp(s.err.msg, known[k].error) == 0)
+							ok = true;
+					print_message("# %s %s:%u -> %s:%u: %s%s\n", de->d_name, st[i].src,
+					              st[i].sport, st[i].dst, st[i].dport, s.err.msg,
+					              ok ? " (explained)" : "");
+					explained += ok;
+					failures += !ok;
+				}
+				ts_tls_stream_clear(&s);
+			}
+			pcap_streams_free(st, n);
+		}
+		closedir(d);
+	}
+	print_message("# %zu TLS directions, %zu records, %zu handshake messages, %zu explained "
+	              "stops, %zu unexplained\n", directions, records, messages, explained, failures);
+	assert_true(directions >= 300);
+	assert_true(records >= 1000);
+	assert_true(messages >= 400);
+	assert_true(explained <= 3);
+	assert_int_equal(failures, 0);
+}
+
 static void names(void **state)
 {
 	assert_string_equal(ts_version_name(TS_TLS13), "TLSv1.3");
@@ -741,6 +896,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip_every_tls_version),
+		cmocka_unit_test(sslv3_hello_without_extensions),
 		cmocka_unit_test(key_shares_are_well_formed),
 		cmocka_unit_test(hundreds_of_suites),
 		cmocka_unit_test(padding_keeps_hellos_out_of_256_to_511),
@@ -755,6 +911,8 @@ int main(void)
 		cmocka_unit_test(recognising_and_resynchronising),
 		cmocka_unit_test(limits),
 		cmocka_unit_test(tls13_after_server_hello_is_encrypted),
+		cmocka_unit_test(application_data_is_skipped_not_buffered),
+		cmocka_unit_test(every_tls_direction_of_the_captures),
 		cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
