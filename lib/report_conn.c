@@ -56,6 +56,10 @@ static json_t *connect_json(const struct ts_conn *c, int status, const char *con
 	json_object_set_new(o, "alpn", ts_json_string_or_null(ts_conn_alpn(c)));
 	json_object_set_new(o, "resumed", json_boolean(ts_conn_resumed(c)));
 	json_object_set_new(o, "chain_length", json_integer((json_int_t)ts_conn_peer_chain(c, &ders, &lens)));
+	size_t ocsp_len = 0;
+	ts_conn_ocsp_response(c, &ocsp_len);
+	json_object_set_new(o, "ocsp_stapled_bytes", ocsp_len > 0 ? json_integer((json_int_t)ocsp_len) : json_null());
+	json_object_set_new(o, "sct_count", json_integer((json_int_t)ts_conn_sct_count(c)));
 	json_object_set_new(o, "certificate", have_leaf ? ts_cert_info_json(&info, (int64_t)time(NULL)) : json_null());
 	json_object_set_new(o, "trusted", vr != NULL ? json_boolean(vr->trusted) : json_null());
 	json_object_set_new(o, "hostname_match", vr != NULL ? json_boolean(vr->hostname_match) : json_null());
@@ -94,6 +98,9 @@ void ts_report_connect(struct ts_report *r, const struct ts_conn *c, int status,
 			ts_report_line(r, "alpn", TS_TONE_PLAIN, "%s", ts_conn_alpn(c));
 		if (ts_conn_resumed(c))
 			ts_report_line(r, "session", TS_TONE_PLAIN, "resumed");
+		size_t ocsp_len = 0;
+		if (ts_conn_ocsp_response(c, &ocsp_len) != NULL)
+			ts_report_line(r, "ocsp stapled", TS_TONE_PLAIN, "yes (%zu bytes)", ocsp_len);
 	}
 	struct ts_cert_info info;
 	if (leaf_info(c, &info)) {

@@ -5,6 +5,10 @@ clients.py load PORT CA NAME N SIZE
     N concurrent clients each send SIZE(+i) random bytes in pieces while
     reading the echo; each checks the SHA-256 of what came back.  Prints
     "ok N" or the failures, exits non-zero on any failure.
+clients.py flood PORT CA NAME MAXBYTES
+    One client writes random data without ever reading until a write has
+    been blocked for 3 s (or MAXBYTES went out), prints "sent N", and holds
+    the connection open until its stdin ends.
 clients.py hold PORT CA NAME N READYFILE
     N clients connect and exchange one line each, then write READYFILE and
     wait for the server to end each connection; prints how many saw a clean
@@ -83,7 +87,27 @@ async def hold(port, ca, name, n, readyfile):
     return 0
 
 
+def flood(port, ca, name, maxbytes):
+    import socket
+    raw = socket.create_connection(("127.0.0.1", port))
+    s = context(ca).wrap_socket(raw, server_hostname=name)
+    s.settimeout(3)
+    sent = 0
+    chunk = os.urandom(65536)
+    try:
+        while sent < maxbytes:
+            s.sendall(chunk)
+            sent += len(chunk)
+    except (socket.timeout, ssl.SSLWantWriteError):
+        pass
+    print("sent %d" % sent, flush=True)
+    sys.stdin.read()  # hold the connection until told to go
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "flood":
+        sys.exit(flood(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])))
     mode, port, ca, name, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
     if mode == "load":
         sys.exit(asyncio.run(load(port, ca, name, n, int(sys.argv[6]))))

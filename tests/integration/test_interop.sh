@@ -41,6 +41,7 @@ openssl s_server -accept "127.0.0.1:$P" -cert "$D/good.pem" -key "$D/good.key" \
 	-cert_chain "$D/int/ca.pem" -www -quiet >/dev/null 2>&1 &
 track $!
 wait_port "$P"
+S_PLAIN=$P
 feed "$REQ" "$TLSSCOPE" connect --ca "$CA" --name good.test "127.0.0.1:$P"
 expect "connect to openssl s_server (TLS 1.3, chain with intermediate)" 0 "verified \.+ yes"
 expect_out "s_server's -www page came back through connect" "^HTTP/1.0 200 ok"
@@ -65,6 +66,27 @@ feed "$REQ" "$TLSSCOPE" connect --ca "$CA" --name good.test "127.0.0.1:$P"
 expect "a TLS 1.1-only server is refused by default" 1 "alert|protocol"
 feed "$REQ" "$TLSSCOPE" connect --ca "$CA" --name good.test --insecure-legacy-protocols "127.0.0.1:$P"
 expect "... and accepted with --insecure-legacy-protocols" 0 "protocol \.+ TLSv1\.1"
+
+# OCSP stapling: an OCSP response signed by the test CA, stapled by s_server
+"$TLSSCOPE" cert issue --ca "$D/ca" --out "$D/stapled" good.test >/dev/null
+serial=$(openssl x509 -in "$D/stapled.pem" -noout -serial | cut -d= -f2)
+printf 'V\t%s\t\t%s\tunknown\t/CN=good.test\n' "$(date -u -d '+30 days' +%y%m%d%H%M%SZ)" "$serial" >"$D/index.txt"
+openssl ocsp -index "$D/index.txt" -rsigner "$CA" -rkey "$D/ca/ca.key" -CA "$CA" -issuer "$CA" \
+	-cert "$D/stapled.pem" -respout "$D/ocsp.der" -ndays 1 >/dev/null 2>&1
+check "openssl made an OCSP response" [ -s "$D/ocsp.der" ]
+P=$(free_port)
+openssl s_server -accept "127.0.0.1:$P" -cert "$D/stapled.pem" -key "$D/stapled.key" \
+	-status_file "$D/ocsp.der" -www -quiet >/dev/null 2>&1 &
+track $!
+wait_port "$P"
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test "127.0.0.1:$P"
+expect "connect shows the stapled OCSP response" 0 "ocsp stapled \.+ yes \($(stat -c %s "$D/ocsp.der") bytes\)"
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test --json "127.0.0.1:$P"
+check "--json has the OCSP size and no SCT" \
+	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ocsp_stapled_bytes"]==int(sys.argv[2]) and d["sct_count"]==0' "$ERR" "$(stat -c %s "$D/ocsp.der")"
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test --json "127.0.0.1:$S_PLAIN"
+check "a server without stapling: ocsp_stapled_bytes is null" \
+	python3 -c 'import json,sys; assert json.loads(sys.argv[1])["ocsp_stapled_bytes"] is None' "$ERR"
 
 # ---- connect against gnutls-serv (echo mode) ----
 P=$(free_port)

@@ -17,7 +17,8 @@ start_serve() {
 	SERVE_PID=$!
 	track $SERVE_PID
 	for ((i = 0; i < 600; i++)); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log")
+		PORT=$(sed -n -e 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' \
+			-e 's/.*"event":"listening","address":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$log")
 		[ -n "$PORT" ] && return 0
 		sleep 0.05
 	done
@@ -85,6 +86,51 @@ expect "50 concurrent clients through --echo" 0
 kill -INT "$SERVE_PID"
 wait_exit "$SERVE_PID" 30
 check "serve exits 0 on SIGINT" [ "$WRC" = 0 ]
+
+# backpressure: a client that writes and never reads (echo), and a service
+# that never reads (forward).  Without backpressure serve would buffer all
+# 256 MB; with it, the client is blocked after a few MB and serve's memory
+# stays flat.
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+flood() { # PORT PID LABEL
+	local before after sent fifo="$D/flood.in.$3"
+	mkfifo "$fifo"
+	before=$(rss_kb "$2")
+	python3 "$CLIENTS" flood "$1" "$D/ca/ca.pem" good.test 268435456 <"$fifo" >"$D/flood.$3" 2>&1 &
+	local cpid=$!
+	track $cpid
+	exec 7>"$fifo"
+	for ((i = 0; i < 600; i++)); do grep -q '^sent' "$D/flood.$3" && break; sleep 0.1; done
+	sent=$(sed -n 's/^sent //p' "$D/flood.$3")
+	after=$(rss_kb "$2")
+	exec 7>&-
+	wait $cpid 2>/dev/null
+	diag "$3: client sent ${sent:-?} bytes before blocking; serve RSS ${before} kB -> ${after} kB"
+	check "$3: the client is blocked long before 256 MB" [ "${sent:-999999999}" -lt 67108864 ]
+	check "$3: serve's memory grew by less than 64 MB" [ $((after - before)) -lt 65536 ]
+}
+start_serve bp-echo --cert "$D/good.pem" --key "$D/good.key" --echo
+flood "$PORT" "$SERVE_PID" "echo to a client that never reads"
+SINK=$(free_port)
+python3 "$PEERS" silent "$SINK" &
+track $!
+wait_port "$SINK"
+start_serve bp-fwd --cert "$D/good.pem" --key "$D/good.key" --forward "127.0.0.1:$SINK"
+flood "$PORT" "$SERVE_PID" "forward to a service that never reads"
+
+# --json log lines
+start_serve json --cert "$D/good.pem" --key "$D/good.key" --echo --json
+run "$TLSSCOPE" connect --ca "$D/ca/ca.pem" --name good.test "127.0.0.1:$PORT"
+expect "connect to serve --json" 0
+for ((i = 0; i < 50; i++)); do grep -q '"event":"connection"' "$D/serve.json.log" && break; sleep 0.1; done
+check "serve --json writes listening and connection events" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert lines[0]["event"] == "listening" and lines[0]["address"].endswith(":" + sys.argv[2])
+c = [l for l in lines if l["event"] == "connection"][0]
+assert c["sni"] == "good.test" and c["protocol"] == "TLSv1.3" and c["error"] is None
+assert c["cipher"].startswith("TLS_") and c["bytes_in"] == 0 and c["duration_ms"] > 0
+' "$D/serve.json.log" "$PORT"
 
 # the forward service is down: the client gets close_notify, the log says why
 DOWN=$(free_port)
