@@ -13,6 +13,7 @@ struct command {
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version of tlsscope and of the libraries it uses" },
 	{ "cert", cmd_cert, "a local CA for tests; show and verify certificates offline" },
+	{ "probe", cmd_probe, "one TLS connection (after STARTTLS if needed) and everything it negotiated" },
 };
 
 static void usage(FILE *f)
