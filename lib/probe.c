@@ -268,7 +268,8 @@ static int attempt_connection(struct attempt *a, bool first, struct ts_error *er
 	if (ocsp != NULL && ocsp_len > 0)
 		read_ocsp(ocsp, ocsp_len, n > 0 ? ders[0] : NULL, n > 0 ? lens[0] : 0, &res->ocsp);
 
-	collect_tickets(c, fd, a->timeout_ms);
+	if (strcmp(res->protocol, "TLSv1.3") == 0)
+		collect_tickets(c, fd, a->timeout_ms);
 	res->ticket_offered = ts_conn_ticket_offered(c);
 	res->session_id_offered = ts_conn_session_id_offered(c);
 

@@ -247,8 +247,8 @@ static void text(struct ts_report *r, const struct ts_probe_result *res)
 		ts_report_line(r, "starttls", res->preamble.accepted ? TS_TONE_GOOD : TS_TONE_BAD, "%s (%s)",
 		               ts_starttls_name(res->starttls),
 		               res->preamble.accepted ? "upgrade accepted"
-		               : res->preamble.offered ? "offered, not completed"
-		                                       : "not completed");
+		               : res->preamble.offered ? "offered, then failed"
+		                                       : "not offered, or refused");
 	if (res->handshake_done) {
 		bool old = strcmp(res->protocol, "TLSv1.2") != 0 && strcmp(res->protocol, "TLSv1.3") != 0;
 		ts_report_line(r, "protocol", old ? TS_TONE_BAD : TS_TONE_PLAIN, "%s", res->protocol);

@@ -967,10 +967,10 @@ static int ldap(struct session *s)
 		            ldap_result_name(result), diag);
 	if (msgid != 1)
 		return fail(s, TS_E_PROTOCOL, "expected the answer to message 1, got message %u", msgid);
-	s->offered = true;
 	if (result != 0)
 		return fail(s, TS_E_PROTOCOL, "the server refused StartTLS with result %u (%s): '%s'", result,
 		            ldap_result_name(result), diag);
+	s->offered = true;
 	return no_injection(s);
 }
 

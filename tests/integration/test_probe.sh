@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `tlsscope probe` against real servers started here on loopback: openssl
 # s_server (OCSP stapled; TLS 1.2 only), nginx (h2 and http/1.1 ALPN), postfix
-# (SMTP STARTTLS), dovecot (IMAP and POP3 STARTTLS) and PostgreSQL (SSLRequest).
+# (SMTP STARTTLS), dovecot (IMAP and POP3 STARTTLS), PostgreSQL (SSLRequest), OpenLDAP
+# slapd (StartTLS extended operation) and MariaDB (SSLRequest packet).
 # For each, the protocol, cipher and certificate SHA-256 that probe reports
 # must equal what `openssl s_client` reports for the same server, and the
 # verdict must follow the CA the test made.
@@ -229,6 +230,51 @@ pg_pid=$(head -1 "$pgdir/data/postmaster.pid" 2>/dev/null)
 check "PostgreSQL started" wait_port "$pg_port" 20
 compare "postgres" "$pg_port" postgres
 check "postgres: the transcript shows the 'S' answer" grep -q "'S'" <<<"$(field "$PROBE_JSON" starttls.transcript)"
+
+# ---------- OpenLDAP slapd: the StartTLS extended operation ----------
+ldap_port=$(free_port) ldap_plain_port=$(free_port)
+mkdir -p "$TS_TMP/ldap/db" "$TS_TMP/ldap/db2"
+ldap_conf() { # ldap_conf NAME [TLS lines]
+	{
+		echo "include /etc/ldap/schema/core.schema"
+		echo "pidfile $TS_TMP/ldap/$1.pid"
+		echo "argsfile $TS_TMP/ldap/$1.args"
+		echo "modulepath /usr/lib/ldap"
+		echo "moduleload back_mdb"
+		[ $# -gt 1 ] && printf '%s\n' "$2"
+		echo "database mdb"
+		echo 'suffix "dc=example,dc=test"'
+		echo 'rootdn "cn=admin,dc=example,dc=test"'
+		echo "directory $TS_TMP/ldap/$3"
+	} >"$TS_TMP/ldap/$1.conf"
+}
+ldap_conf tls "TLSCertificateFile $TS_TMP/leaf.pem
+TLSCertificateKeyFile $TS_TMP/leaf.key" db
+ldap_conf plain "" db2
+slapd -f "$TS_TMP/ldap/tls.conf" -h "ldap://127.0.0.1:$ldap_port/" -d 0 >"$TS_TMP/ldap/tls.log" 2>&1 &
+track $!
+slapd -f "$TS_TMP/ldap/plain.conf" -h "ldap://127.0.0.1:$ldap_plain_port/" -d 0 >"$TS_TMP/ldap/plain.log" 2>&1 &
+track $!
+check "slapd started" wait_port "$ldap_port" 20
+compare "slapd ldap" "$ldap_port" ldap
+wait_port "$ldap_plain_port" 20
+run "$TLSSCOPE" probe "127.0.0.1:$ldap_plain_port" --starttls ldap --ca "$CA" --timeout 5
+expect "slapd without TLS: StartTLS refused, quoting slapd" 1 "result 2 \(protocolError\): 'unsupported extended operation'"
+
+# ---------- MariaDB: the SSLRequest packet ----------
+my_port=$(free_port)
+mkdir -p "$TS_TMP/mariadb"
+cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$TS_TMP/mariadb/"
+mariadb-install-db --no-defaults --datadir="$TS_TMP/mariadb/data" --user=root \
+	--auth-root-authentication-method=normal >"$TS_TMP/mariadb/install.log" 2>&1
+mariadbd --no-defaults --datadir="$TS_TMP/mariadb/data" --user=root --bind-address=127.0.0.1 \
+	--port="$my_port" --socket="$TS_TMP/mariadb/sock" --pid-file="$TS_TMP/mariadb/pid" \
+	--ssl-cert="$TS_TMP/mariadb/leaf.pem" --ssl-key="$TS_TMP/mariadb/leaf.key" >"$TS_TMP/mariadb/log" 2>&1 &
+track $!
+check "MariaDB started" wait_port "$my_port" 30
+compare "mariadb" "$my_port" mysql
+check "mariadb: the transcript shows the server's handshake with CLIENT_SSL" \
+	grep -q "handshake v10, server version '.*MariaDB.*(CLIENT_SSL)" <<<"$(field "$PROBE_JSON" starttls.transcript)"
 
 # ---------- postfix: SMTP STARTTLS (changes /etc/postfix: backed up and restored) ----------
 smtp_port=$(free_port)
