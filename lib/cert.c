@@ -456,15 +456,40 @@ static int add_file_to_store(X509_STORE *store, const char *path, const char *wh
 	return TS_OK;
 }
 
-/* Every certificate of every file in the directory: an OpenSSL hashed
- * directory and a plain directory of PEM files (like `cert ca --dir`) both work. */
+/* "5ed36f99.0": a name OpenSSL's hashed-directory lookup finds. */
+static bool is_hash_name(const char *n)
+{
+	for (int i = 0; i < 8; i++)
+		if (!isxdigit((unsigned char)n[i]))
+			return false;
+	if (n[8] != '.' || !isdigit((unsigned char)n[9]))
+		return false;
+	for (const char *p = n + 10; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return false;
+	return true;
+}
+
+/* An OpenSSL hashed directory (c_rehash, /etc/ssl/certs) is searched lazily
+ * by OpenSSL; any other directory (like one made by `cert ca --dir`) has every
+ * certificate of every file loaded. */
 static int add_dir_to_store(X509_STORE *store, const char *dir, struct ts_error *err)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL)
 		return ts_error_errno(err, TS_E_FILE, errno, "cannot read CA directory '%s'", dir);
-	int added = 0, seen = 0;
+	bool hashed = false;
 	struct dirent *e;
+	for (int seen = 0; !hashed && seen < MAX_DIR_ENTRIES && (e = readdir(d)) != NULL; seen++)
+		hashed = is_hash_name(e->d_name);
+	if (hashed) {
+		closedir(d);
+		if (X509_STORE_load_path(store, dir) != 1)
+			return ts_error_openssl(err, TS_E_FILE, "cannot use CA directory '%s'", dir);
+		return TS_OK;
+	}
+	rewinddir(d);
+	int added = 0, seen = 0;
 	while ((e = readdir(d)) != NULL && seen < MAX_DIR_ENTRIES) {
 		if (e->d_name[0] == '.')
 			continue;
@@ -680,12 +705,13 @@ static void date_message(const struct verify_state *st, char *msg, size_t size)
 	}
 }
 
-/* The first certificate of the chain whose key is too small, or "". */
-static void key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
+/* The depth of the first certificate of the chain whose key is too small,
+ * with the message; -1 and "" when all are strong enough. */
+static int key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
 {
 	msg[0] = '\0';
 	if (min_rsa_bits < 0)
-		return;
+		return -1;
 	if (min_rsa_bits == 0)
 		min_rsa_bits = 2048;
 	for (int i = 0; i < sk_X509_num(chain); i++) {
@@ -715,8 +741,9 @@ static void key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size
 			snprintf(msg, size, "%s key of %d bits in CA certificate '%s' is too weak (at least %d required)",
 			         type, bits, name, need);
 		}
-		return;
+		return i;
 	}
+	return -1;
 }
 
 static bool parse_ip_literal(const char *name, char *out, size_t size)
@@ -735,11 +762,12 @@ static bool parse_ip_literal(const char *name, char *out, size_t size)
 }
 
 /* Checks the name; on mismatch writes the message naming what the certificate is for. */
-static bool name_check(X509 *leaf, const char *name, char *msg, size_t size)
+static bool name_check(X509 *leaf, const char *name, bool *is_ip, char *msg, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN + 8];
 	int r;
-	if (parse_ip_literal(name, ip, sizeof ip))
+	*is_ip = parse_ip_literal(name, ip, sizeof ip);
+	if (*is_ip)
 		r = X509_check_ip_asc(leaf, ip, 0);
 	else
 		r = X509_check_host(leaf, name, 0,
@@ -788,11 +816,14 @@ static bool name_check(X509 *leaf, const char *name, char *msg, size_t size)
 	return false;
 }
 
-static void note_failure(struct ts_verify_result *res, bool waived, const char *msg)
+static void note_failure(struct ts_verify_result *res, bool waived, const char *msg, int code)
 {
 	char *dst = waived ? res->waived : res->error;
-	if (dst[0] == '\0')
-		snprintf(dst, TS_ERROR_MSG_MAX, "%s", msg);
+	if (dst[0] != '\0')
+		return;
+	snprintf(dst, TS_ERROR_MSG_MAX, "%s", msg);
+	if (!waived)
+		res->x509_error = code;
 }
 
 int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
@@ -837,15 +868,18 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 	}
 	if (rc == TS_OK) {
 		char msg[TS_ERROR_MSG_MAX];
-		int sent = 1 + (untrusted != NULL ? sk_X509_num(untrusted) : 0);
+		/* What the peer sent; a client's SSL_get_peer_cert_chain repeats the leaf. */
+		int sent = 1;
+		for (int i = 0; untrusted != NULL && i < sk_X509_num(untrusted); i++)
+			sent += X509_cmp(sk_X509_value(untrusted, i), leaf) != 0;
 		bool chain_ok = st.chain_err == 0, dates_ok = st.date_err == 0;
 		if (!chain_ok) {
 			chain_message(&st, sent, built, msg, sizeof msg);
-			note_failure(res, opt->insecure_noverifycert, msg);
+			note_failure(res, opt->insecure_noverifycert, msg, st.chain_err);
 		}
 		if (!dates_ok) {
 			date_message(&st, msg, sizeof msg);
-			note_failure(res, opt->insecure_noverifytime, msg);
+			note_failure(res, opt->insecure_noverifytime, msg, st.date_err);
 		}
 		STACK_OF(X509) *just_leaf = NULL;
 		if (built == 0) {
@@ -853,16 +887,19 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 			if (just_leaf != NULL)
 				sk_X509_push(just_leaf, leaf);
 		}
-		key_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
+		int weak_depth = key_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
 		sk_X509_free(just_leaf);
-		bool keys_ok = msg[0] == '\0';
+		bool keys_ok = weak_depth < 0;
 		if (!keys_ok)
-			note_failure(res, false, msg);
+			note_failure(res, false, msg,
+			             weak_depth == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL);
 		res->trusted = chain_ok && dates_ok && keys_ok;
 		if (opt->name != NULL) {
-			res->hostname_match = name_check(leaf, opt->name, msg, sizeof msg);
+			bool is_ip = false;
+			res->hostname_match = name_check(leaf, opt->name, &is_ip, msg, sizeof msg);
 			if (!res->hostname_match)
-				note_failure(res, opt->insecure_noverifyname, msg);
+				note_failure(res, opt->insecure_noverifyname, msg,
+				             is_ip ? X509_V_ERR_IP_ADDRESS_MISMATCH : X509_V_ERR_HOSTNAME_MISMATCH);
 		}
 		if (res->error[0] != '\0')
 			rc = ts_error_set(err, TS_E_VERIFY, "%s", res->error);
@@ -944,35 +981,48 @@ void ts_verify_result_clear(struct ts_verify_result *res)
 
 /* ------------------------------------------------------------- generate */
 
-static EVP_PKEY *make_key(const char *spec, struct ts_error *err)
+static const struct key_kind {
+	const char *spec;
+	const char *type;  /* OpenSSL's key type name */
+	size_t rsa_bits;
+	const char *curve;
+} key_kinds[] = {
+	{ "rsa:2048", "RSA", 2048, NULL },
+	{ "rsa:3072", "RSA", 3072, NULL },
+	{ "rsa:4096", "RSA", 4096, NULL },
+	{ "rsa:1024", "RSA", 1024, NULL }, /* weak on purpose, for tests of refusal */
+	{ "ec:P-256", "EC", 0, "P-256" },
+	{ "ec:P-384", "EC", 0, "P-384" },
+	{ "ec:P-521", "EC", 0, "P-521" },
+	{ "ed25519", "ED25519", 0, NULL },
+};
+
+static const struct key_kind *find_key_kind(const char *spec)
 {
-	EVP_PKEY *k = NULL;
 	if (spec == NULL || *spec == '\0')
 		spec = "rsa:2048";
-	if (strcmp(spec, "rsa:1024") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-	else if (strcmp(spec, "rsa:2048") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	else if (strcmp(spec, "rsa:3072") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-	else if (strcmp(spec, "rsa:4096") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
-	else if (strcmp(spec, "ec:P-256") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	else if (strcmp(spec, "ec:P-384") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	else if (strcmp(spec, "ec:P-521") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-	else if (strcmp(spec, "ed25519") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	else {
-		ts_error_set(err, TS_E_INVALID,
-		             "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, rsa:1024, "
-		             "ec:P-256, ec:P-384, ec:P-521 or ed25519)", spec);
-		return NULL;
-	}
+	for (size_t i = 0; i < sizeof key_kinds / sizeof key_kinds[0]; i++)
+		if (strcmp(spec, key_kinds[i].spec) == 0)
+			return &key_kinds[i];
+	return NULL;
+}
+
+bool ts_cert_key_spec_known(const char *spec)
+{
+	return spec != NULL && find_key_kind(spec) != NULL;
+}
+
+static EVP_PKEY *make_key(const struct key_kind *kind, struct ts_error *err)
+{
+	EVP_PKEY *k;
+	if (kind->rsa_bits != 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type, kind->rsa_bits);
+	else if (kind->curve != NULL)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type, kind->curve);
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, kind->type);
 	if (k == NULL)
-		ts_error_openssl(err, TS_E_INTERNAL, "cannot generate a %s key", spec);
+		ts_error_openssl(err, TS_E_INTERNAL, "cannot generate a %s key", kind->spec);
 	return k;
 }
 
@@ -1262,14 +1312,18 @@ int ts_cert_generate(const struct ts_cert_request *req, const char *issuer_dir,
 	int rc = check_names(req, &cn, err);
 	if (rc != TS_OK)
 		return rc;
-	/* Validate the key spec before loading anything. */
+	const struct key_kind *kind = find_key_kind(req->key_spec);
+	if (kind == NULL)
+		return ts_error_set(err, TS_E_INVALID,
+		                    "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, rsa:1024, "
+		                    "ec:P-256, ec:P-384, ec:P-521 or ed25519)", req->key_spec);
 	struct issuer is = { 0 };
 	if (issuer_dir != NULL && (rc = load_issuer(issuer_dir, &is, err)) != TS_OK)
 		return rc;
-	EVP_PKEY *key = make_key(req->key_spec, err);
+	EVP_PKEY *key = make_key(kind, err);
 	if (key == NULL) {
 		issuer_clear(&is);
-		return err != NULL ? err->code : TS_E_INVALID;
+		return TS_E_INTERNAL;
 	}
 	X509 *x = NULL;
 	rc = build_cert(req, cn, key, &is, &x, err);

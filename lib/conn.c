@@ -633,14 +633,10 @@ static int conn_index(void)
 	return ex_index;
 }
 
-/* Maps our verdict to an X509 error, so OpenSSL sends a fitting alert. */
+/* The X509 error behind our verdict picks the TLS alert OpenSSL sends. */
 static int alert_error(const struct ts_verify_result *res)
 {
-	if (strstr(res->error, "expired") != NULL)
-		return X509_V_ERR_CERT_HAS_EXPIRED;
-	if (strstr(res->error, "not yet valid") != NULL)
-		return X509_V_ERR_CERT_NOT_YET_VALID;
-	return X509_V_ERR_CERT_REJECTED;
+	return res->x509_error != X509_V_OK ? res->x509_error : X509_V_ERR_CERT_REJECTED;
 }
 
 static int run_verify(struct ts_conn *c, X509 *leaf, STACK_OF(X509) *untrusted)
@@ -651,7 +647,9 @@ static int run_verify(struct ts_conn *c, X509 *leaf, STACK_OF(X509) *untrusted)
 		.insecure_noverifycert = !c->is_server && cfg->noverifycert,
 		.insecure_noverifyname = !c->is_server && cfg->noverifyname,
 		.insecure_noverifytime = !c->is_server && cfg->noverifytime,
-		.min_rsa_bits = cfg->seclevel >= 2 ? 0 : cfg->seclevel == 1 ? 1024 : 512,
+		/* the key sizes follow the security level, as OpenSSL's own would */
+		.min_rsa_bits = cfg->seclevel >= 2 ? 0 : cfg->seclevel == 1 ? 1024 : -1,
+		.client_purpose = c->is_server,
 	};
 	struct ts_trust *trust = c->is_server ? cfg->client_trust : cfg->trust;
 	struct ts_error e = { 0 };
@@ -1171,6 +1169,8 @@ static int transport_error(struct ts_conn *c, const char *when)
 	                    ts_status_name(c->io_error));
 }
 
+static int keep_chain(struct ts_conn *c);
+
 /* Turns a failed SSL call into our code and message. */
 static int ssl_failure(struct ts_conn *c, int ret)
 {
@@ -1195,6 +1195,8 @@ static int ssl_failure(struct ts_conn *c, int ret)
 	if (during && c->verify_failed) {
 		ERR_clear_error();
 		rc = c->err.code; /* run_verify wrote the message */
+		if (c->chain_n == 0)
+			keep_chain(c); /* so a caller can show what was refused */
 	} else if (c->io_error != 0) {
 		ERR_clear_error();
 		rc = transport_error(c, when);
@@ -1279,6 +1281,9 @@ static int keep_chain(struct ts_conn *c)
 {
 	X509 *leaf = SSL_get0_peer_certificate(c->ssl);
 	STACK_OF(X509) *sk = SSL_get_peer_cert_chain(c->ssl);
+	/* before verification succeeds a client knows only the chain */
+	if (leaf == NULL && !c->is_server && sk != NULL && sk_X509_num(sk) > 0)
+		leaf = sk_X509_value(sk, 0);
 	if (leaf == NULL)
 		return TS_OK;
 	size_t max = 1 + (sk != NULL ? (size_t)sk_X509_num(sk) : 0);
@@ -1303,6 +1308,7 @@ static int keep_chain(struct ts_conn *c)
 static int finish_handshake(struct ts_conn *c)
 {
 	c->handshake_done = true;
+	free_chain(c);
 	int rc = keep_chain(c);
 	if (rc < 0)
 		return rc;

@@ -84,12 +84,16 @@ static void cert_block(struct ts_report *r, const struct ts_cert_info *info, int
 	ts_report_line(r, "issuer", TS_TONE_PLAIN, "%s", info->issuer);
 	ts_report_line(r, "valid from", info->not_before > now ? TS_TONE_BAD : TS_TONE_PLAIN, "%s%s", nb,
 	               info->not_before > now ? " (not yet valid)" : "");
-	if (left < 0 || info->not_after < now)
-		ts_report_line(r, "valid until", TS_TONE_BAD, "%s (expired %lld days ago)", na,
-		               (long long)-left);
-	else
-		ts_report_line(r, "valid until", left < 30 ? TS_TONE_WARN : TS_TONE_GOOD, "%s (%lld days left)",
-		               na, (long long)left);
+	if (info->not_after < now) {
+		long long ago = (long long)((now - info->not_after) / 86400);
+		if (ago == 0)
+			ts_report_line(r, "valid until", TS_TONE_BAD, "%s (expired less than a day ago)", na);
+		else
+			ts_report_line(r, "valid until", TS_TONE_BAD, "%s (expired %lld day%s ago)", na, ago,
+			               ago == 1 ? "" : "s");
+	} else
+		ts_report_line(r, "valid until", left < 30 ? TS_TONE_WARN : TS_TONE_GOOD, "%s (%lld day%s left)",
+		               na, (long long)left, left == 1 ? "" : "s");
 	ts_report_line(r, "key", TS_TONE_PLAIN, "%s", key);
 	ts_report_line(r, "signature", TS_TONE_PLAIN, "%s", info->signature_algorithm);
 	ts_report_line(r, "sha256", TS_TONE_PLAIN, "%s", info->sha256);

@@ -191,15 +191,10 @@ static int parse_args(const char *cmd, int argc, char **argv, const int *allowed
 	return -1;
 }
 
-static int finish_key_spec_check(const char *cmd, const char *spec)
+static int check_key_spec(const char *cmd, const char *spec)
 {
-	static const char *const specs[] = { "rsa:1024", "rsa:2048", "rsa:3072", "rsa:4096", "ec:P-256",
-	                                     "ec:P-384", "ec:P-521", "ed25519" };
-	if (spec == NULL)
+	if (spec == NULL || ts_cert_key_spec_known(spec))
 		return -1;
-	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-		if (strcmp(spec, specs[i]) == 0)
-			return -1;
 	return cli_usage_error(cmd, "unknown key type '%s' (expected rsa:2048, rsa:3072, rsa:4096, "
 	                       "rsa:1024, ec:P-256, ec:P-384, ec:P-521 or ed25519)", spec);
 }
@@ -270,7 +265,7 @@ static int cert_ca(int argc, char **argv, bool intermediate)
 		return cli_usage_error(cmd, "needs --dir DIR");
 	if (intermediate && a.ca == NULL)
 		return cli_usage_error(cmd, "needs --ca DIR (the issuing CA)");
-	if ((rc = finish_key_spec_check(cmd, a.key)) >= 0)
+	if ((rc = check_key_spec(cmd, a.key)) >= 0)
 		return rc;
 	char prefix[PATH_MAX];
 	if ((rc = prepare_ca_dir(cmd, a.dir, prefix, sizeof prefix)) >= 0)
@@ -323,7 +318,7 @@ static int cert_issue(int argc, char **argv)
 		return cli_usage_error(cmd, "needs at least one NAME (a DNS name or an IP address)");
 	if (a.cn_only && a.rest_count > 1)
 		return cli_usage_error(cmd, "--cn-only takes exactly one NAME");
-	if ((rc = finish_key_spec_check(cmd, a.key)) >= 0)
+	if ((rc = check_key_spec(cmd, a.key)) >= 0)
 		return rc;
 	if (strlen(a.out) > PATH_MAX - 32)
 		return cli_usage_error(cmd, "--out is too long");

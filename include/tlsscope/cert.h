@@ -50,7 +50,9 @@ void ts_cert_infos_free(struct ts_cert_info *infos, size_t count);
 /* A set of trusted certificate authorities. */
 struct ts_trust;
 /* ca_path: a PEM file or an OpenSSL hashed directory; NULL means the system
- * trust store.  TS_E_FILE when the path cannot be read or holds no CA. */
+ * trust store.  TS_E_FILE when the path cannot be read or holds no CA.
+ * (cert: a directory without hash-named entries, like one made by
+ * `tlsscope cert ca --dir`, has every certificate of every file trusted.) */
 int ts_trust_new(const char *ca_path, struct ts_trust **out, struct ts_error *err);
 void ts_trust_free(struct ts_trust *trust);
 
@@ -74,6 +76,13 @@ struct ts_verify_result {
 	/* Added by cert: the first failure an insecure_* option waived ("" when
 	 * none), for the warning a caller should print. */
 	char waived[TS_ERROR_MSG_MAX];
+	/* Added by cert: OpenSSL's X509_V_ERR_* for the failure in error (0 when
+	 * none): the chain's own code (e.g. X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
+	 * X509_V_ERR_CERT_HAS_EXPIRED / _NOT_YET_VALID, X509_V_ERR_EE_KEY_TOO_SMALL
+	 * / X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_HOSTNAME_MISMATCH /
+	 * X509_V_ERR_IP_ADDRESS_MISMATCH: for choosing a TLS alert or a category
+	 * without parsing the words. */
+	int x509_error;
 };
 
 /* Verifies a chain as a server sent it (leaf first) for opt->name.  Returns
@@ -86,6 +95,12 @@ struct ts_verify_result {
  *   the server sent no intermediate certificate: no chain to a trusted root
  *   self-signed certificate 'CN=pypi.python.org' is not trusted
  *   RSA key of 1024 bits is too weak (at least 2048 required)
+ * "issuer ... is not a trusted certificate authority" when the chain sent ends
+ * in a self-signed root not trusted, or in a certificate whose issuer is
+ * unknown; "the server sent no intermediate certificate" when only the leaf
+ * was sent (copies of the leaf in the rest do not count) and its issuer is
+ * unknown.  A certificate's expiry names its first DNS/IP subjectAltName (else
+ * its CN); a CA's is "CA certificate 'CN=...' expired on ...".
  * Names match subjectAltName entries only (never the subject CN), wildcards
  * cover exactly one whole left-most label, and an IP literal matches only
  * iPAddress entries.  Other negative codes mean the check could not run. */
@@ -130,6 +145,8 @@ struct ts_cert_request {
  * "<dir>/ca".  TS_E_INVALID for a bad key spec or name, TS_E_FILE for I/O. */
 int ts_cert_generate(const struct ts_cert_request *req, const char *issuer_dir,
                      const char *out_prefix, struct ts_error *err);
+/* Whether ts_cert_generate knows the key spec (also rsa:4096 and ec:P-521). */
+bool ts_cert_key_spec_known(const char *spec);
 
 /* Parses a time for the command line: "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS"
  * (also with a 'T', and an optional "Z" or " UTC"), all UTC; "now"; a

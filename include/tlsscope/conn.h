@@ -188,11 +188,13 @@ const uint8_t *ts_conn_ocsp_response(const struct ts_conn *c, size_t *len);
 /* Signed certificate timestamps the server sent in the TLS extension. */
 size_t ts_conn_sct_count(const struct ts_conn *c);
 /* The peer's chain as sent, leaf first: arrays owned by the conn.  Returns
- * the count (0 when the peer sent none). */
+ * the count (0 when the peer sent none).  Also filled in when the handshake
+ * failed because the chain was refused. */
 size_t ts_conn_peer_chain(const struct ts_conn *c, const uint8_t *const **ders,
                           const size_t **lens);
-/* The verification of the peer's chain (owned by the conn); NULL when no
- * certificate was checked (a server that asked for none). */
+/* The verification of the peer's chain (owned by the conn), also after a
+ * refusal; NULL when no certificate was checked (a server that asked for
+ * none, or a handshake that failed before). */
 const struct ts_verify_result *ts_conn_verify_result(const struct ts_conn *c);
 /* The address ts_conn_connect reached, or NULL. */
 const struct ts_addr *ts_conn_peer_addr(const struct ts_conn *c);

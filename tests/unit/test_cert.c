@@ -138,6 +138,7 @@ struct outcome {
 	size_t built;
 	char error[TS_ERROR_MSG_MAX];
 	char waived[TS_ERROR_MSG_MAX];
+	int x509_error;
 };
 
 /* Verifies the chain made of the files against the trust path. */
@@ -170,6 +171,9 @@ static struct outcome verify(const char *trust_path, const struct ts_verify_opti
 	o.built = res.built_count;
 	snprintf(o.error, sizeof o.error, "%s", res.error);
 	snprintf(o.waived, sizeof o.waived, "%s", res.waived);
+	o.x509_error = res.x509_error;
+	/* The code is set exactly when there is a reason. */
+	assert_true((o.x509_error != 0) == (o.error[0] != '\0'));
 	if (o.rc == TS_E_VERIFY)
 		assert_string_equal(err.msg, res.error);
 	ts_verify_result_clear(&res);
@@ -389,6 +393,7 @@ static void expired_and_not_yet_valid(void **state)
 	assert_int_equal(o.rc, TS_E_VERIFY);
 	assert_false(o.trusted);
 	assert_string_equal(o.error, "certificate for 'www.example.test' expired on 2025-01-01 00:00:00 UTC");
+	assert_int_equal(o.x509_error, X509_V_ERR_CERT_HAS_EXPIRED);
 
 	struct ts_cert_request fut = { .key_spec = "ec:P-256", .names = names, .name_count = 1,
 	                               .not_before = T2030, .days = 365 };
@@ -397,6 +402,7 @@ static void expired_and_not_yet_valid(void **state)
 	assert_int_equal(o.rc, TS_E_VERIFY);
 	assert_string_equal(o.error,
 	                    "certificate for 'www.example.test' is not valid before 2030-01-01 00:00:00 UTC");
+	assert_int_equal(o.x509_error, X509_V_ERR_CERT_NOT_YET_VALID);
 	/* Verification at a time when it is valid (and the root too). */
 	opt.at = T2030_JUNE;
 	o = verify("root/ca.pem", &opt, "future.pem", NULL);
@@ -420,6 +426,7 @@ static void names_match_subject_alt_names_only(void **state)
 	assert_false(o.hostname_match);
 	assert_string_equal(o.error, "name mismatch: wanted 'a.example.test', certificate is for "
 	                             "'b.example.test', '*.c.example.test'");
+	assert_int_equal(o.x509_error, X509_V_ERR_HOSTNAME_MISMATCH);
 	/* A wildcard covers one label... */
 	opt.name = "x.c.example.test";
 	o = verify("root/ca.pem", &opt, "wrongname.pem", NULL);
@@ -437,6 +444,31 @@ static void names_match_subject_alt_names_only(void **state)
 	opt.name = "B.Example.TEST";
 	o = verify("root/ca.pem", &opt, "wrongname.pem", NULL);
 	assert_int_equal(o.rc, TS_OK);
+}
+
+static void long_name_lists_are_cut_short(void **state)
+{
+	static const char *names[60];
+	static char buf[60][64];
+	for (int i = 0; i < 60; i++) {
+		snprintf(buf[i], sizeof buf[i], "host-number-%02d.a-rather-long-domain.example.test", i);
+		names[i] = buf[i];
+	}
+	struct ts_cert_request req = { .key_spec = "ec:P-256", .names = names, .name_count = 60 };
+	gen(&req, "root", "many");
+	struct ts_verify_options opt = { .name = "other.example.test" };
+	struct outcome o = verify("root/ca.pem", &opt, "many.pem", NULL);
+	assert_int_equal(o.rc, TS_E_VERIFY);
+	assert_non_null(strstr(o.error, "certificate is for 'host-number-00.a-rather-long-domain.example.test', "));
+	assert_non_null(strstr(o.error, " more"));
+	assert_true(strlen(o.error) < TS_ERROR_MSG_MAX - 1);
+	/* It says how many were left out, and that count is right. */
+	const char *and = strstr(o.error, "and ");
+	assert_non_null(and);
+	int shown = 0;
+	for (const char *p = o.error; (p = strstr(p, "host-number-")) != NULL; p++)
+		shown++;
+	assert_int_equal(atoi(and + 4), 60 - shown);
 }
 
 static void partial_wildcards_are_refused(void **state)
@@ -464,6 +496,7 @@ static void ip_addresses_match_ip_entries(void **state)
 	assert_int_equal(o.rc, TS_E_VERIFY);
 	assert_string_equal(o.error, "name mismatch: wanted '127.0.0.2', certificate is for "
 	                             "'www.example.test', '*.c.example.test', '127.0.0.1', '::1'");
+	assert_int_equal(o.x509_error, X509_V_ERR_IP_ADDRESS_MISMATCH);
 	/* A DNS-only certificate never matches an address, even one spelled as its DNS name. */
 	static const char *const dns_ip[] = { "dns.example.test" };
 	make_leaf("root", "dnsonly", dns_ip, 1);
@@ -504,6 +537,7 @@ static void self_signed_is_not_trusted(void **state)
 	assert_false(o.trusted);
 	assert_true(o.hostname_match);
 	assert_string_equal(o.error, "self-signed certificate 'CN=pypi.python.org' is not trusted");
+	assert_int_equal(o.x509_error, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
 	assert_int_equal(o.built, 1);
 	/* ...unless the user trusts exactly it. */
 	o = verify("forged.pem", &opt, "forged.pem", NULL);
@@ -518,6 +552,7 @@ static void untrusted_issuers_are_named(void **state)
 	assert_int_equal(o.rc, TS_E_VERIFY);
 	assert_string_equal(o.error, "issuer 'CN=Fake Root' is not a trusted certificate authority");
 	assert_int_equal(o.built, 3);
+	assert_int_equal(o.x509_error, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN);
 	/* The chain stops at an intermediate whose issuer is unknown. */
 	o = verify("root/ca.pem", &opt, "fakewww.chain.pem", NULL);
 	assert_int_equal(o.rc, TS_E_VERIFY);
@@ -535,6 +570,24 @@ static void a_missing_intermediate_is_explained(void **state)
 	assert_false(o.trusted);
 	assert_string_equal(o.error, "the server sent no intermediate certificate: no chain to a trusted root");
 	assert_int_equal(o.built, 1);
+	/* A client's SSL_get_peer_cert_chain repeats the leaf: still "no intermediate". */
+	struct ts_trust *trust;
+	struct ts_error err = { 0 };
+	assert_int_equal(ts_trust_new(path_of("root/ca.pem"), &trust, &err), TS_OK);
+	FILE *f = fopen(path_of("www.pem"), "r");
+	X509 *leaf = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	STACK_OF(X509) *sent = sk_X509_new_null();
+	sk_X509_push(sent, leaf);
+	X509_up_ref(leaf);
+	struct ts_verify_result res;
+	assert_int_equal(ts_cert_verify_x509(trust, leaf, sent, &opt, &res, &err), TS_E_VERIFY);
+	assert_string_equal(res.error, "the server sent no intermediate certificate: no chain to a trusted root");
+	assert_string_equal(err.msg, res.error);
+	ts_verify_result_clear(&res);
+	X509_free(leaf);
+	sk_X509_pop_free(sent, X509_free);
+	ts_trust_free(trust);
 }
 
 static void weak_keys_are_refused(void **state)
@@ -547,6 +600,7 @@ static void weak_keys_are_refused(void **state)
 	assert_int_equal(o.rc, TS_E_VERIFY);
 	assert_false(o.trusted);
 	assert_string_equal(o.error, "RSA key of 1024 bits is too weak (at least 2048 required)");
+	assert_int_equal(o.x509_error, X509_V_ERR_EE_KEY_TOO_SMALL);
 	opt.min_rsa_bits = 1024;
 	assert_int_equal(verify("root/ca.pem", &opt, "weak.pem", NULL).rc, TS_OK);
 	opt.min_rsa_bits = -1;
@@ -562,6 +616,7 @@ static void weak_keys_are_refused(void **state)
 	assert_int_equal(o.rc, TS_E_VERIFY);
 	assert_string_equal(o.error, "RSA key of 1024 bits in CA certificate 'CN=Weak CA' is too weak "
 	                             "(at least 2048 required)");
+	assert_int_equal(o.x509_error, X509_V_ERR_CA_KEY_TOO_SMALL);
 }
 
 static void checks_run_in_order(void **state)
@@ -648,6 +703,17 @@ static void trust_store_sources(void **state)
 	/* A directory of PEM files (a CA dir) works. */
 	struct ts_verify_options opt = { .name = "www.example.test" };
 	assert_int_equal(verify("root", &opt, "www.chain.pem", NULL).rc, TS_OK);
+	/* An OpenSSL hashed directory (only hash-named links) works too. */
+	mkdir(path_of("hashed"), 0700);
+	FILE *f = fopen(path_of("root/ca.pem"), "r");
+	X509 *root = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	char link_name[64];
+	snprintf(link_name, sizeof link_name, "hashed/%08lx.0", X509_subject_name_hash(root));
+	X509_free(root);
+	assert_int_equal(symlink(path_of("root/ca.pem"), path_of(link_name)), 0);
+	assert_int_equal(verify("hashed", &opt, "www.chain.pem", NULL).rc, TS_OK);
+	assert_int_equal(verify("hashed", &opt, "fakewww.chain.pem", "fake/ca.pem", NULL).rc, TS_E_VERIFY);
 	/* Missing path, a file with no certificate, an empty directory. */
 	assert_int_equal(ts_trust_new(path_of("nope.pem"), &trust, &err), TS_E_FILE);
 	assert_null(trust);
@@ -679,6 +745,19 @@ static void bad_files_and_bytes(void **state)
 	fclose(f);
 	assert_int_equal(ts_cert_read_file(path_of("broken.pem"), &infos, &n, &err), TS_E_FILE);
 	assert_non_null(strstr(err.msg, "broken.pem"));
+	/* One DER certificate is read too. */
+	{
+		struct ders one;
+		load(&one, "direct.pem", NULL);
+		FILE *df = fopen(path_of("direct.der"), "wb");
+		fwrite(one.der[0], 1, one.len[0], df);
+		fclose(df);
+		unload(&one);
+		assert_int_equal(ts_cert_read_file(path_of("direct.der"), &infos, &n, &err), TS_OK);
+		assert_int_equal(n, 1);
+		assert_string_equal(infos[0].subject, "CN=www.example.test");
+		ts_cert_infos_free(infos, n);
+	}
 	assert_int_equal(ts_cert_read_file(tmp, &infos, &n, &err), TS_E_FILE);
 	assert_non_null(strstr(err.msg, "directory"));
 	/* DER bytes that do not parse, or parse with bytes left over. */
@@ -724,6 +803,9 @@ static void bad_requests_are_refused(void **state)
 	snprintf(root, sizeof root, "%s/root", tmp);
 	assert_int_equal(ts_cert_generate(&req, root, prefix, &err), TS_E_INVALID);
 	assert_non_null(strstr(err.msg, "unknown key type 'rsa:512'"));
+	assert_false(ts_cert_key_spec_known("rsa:512"));
+	assert_false(ts_cert_key_spec_known(NULL));
+	assert_true(ts_cert_key_spec_known("ec:P-384"));
 	req.key_spec = "ec:P-256";
 	static const char *const bad_names[] = { "bad name,DNS:evil.test" };
 	req.names = bad_names;
@@ -775,6 +857,7 @@ int main(void)
 		cmocka_unit_test(a_good_chain_is_trusted),
 		cmocka_unit_test(expired_and_not_yet_valid),
 		cmocka_unit_test(names_match_subject_alt_names_only),
+		cmocka_unit_test(long_name_lists_are_cut_short),
 		cmocka_unit_test(partial_wildcards_are_refused),
 		cmocka_unit_test(ip_addresses_match_ip_entries),
 		cmocka_unit_test(cn_only_certificates_fail_the_name_check),
