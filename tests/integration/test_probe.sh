@@ -62,7 +62,52 @@ compare() {
 
 wait_file() { local i; for ((i = 0; i < ${2:-30} * 20; i++)); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
+# ---------- the slow set-ups start first, in the background ----------
+diag "${SECONDS}s: the slow set-ups start first, in the background"
+# initdb, mariadb-install-db and postfix take seconds each: they run while
+# the quick servers below are tested.  postfix changes /etc/postfix: it is
+# backed up here and restored at exit, pass or fail.
+restore_postfix() {
+	if [ -n "${pf_master:-}" ]; then
+		kill -TERM "$pf_master" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$pf_master" 2>/dev/null || break; sleep 0.1; done
+	fi
+	if [ -d "$TS_TMP/postfix.orig" ]; then
+		rm -rf /etc/postfix && cp -a "$TS_TMP/postfix.orig" /etc/postfix
+	fi
+}
+pgdir=
+trap 'restore_postfix; ts_cleanup; [ -n "$pgdir" ] && rm -rf "$pgdir"' EXIT
+pgdir=$(mktemp -d /tmp/tlsscope-pg.XXXXXX)
+chmod 755 "$pgdir"
+cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$pgdir/"
+chown -R postgres "$pgdir"
+chmod 600 "$pgdir/leaf.key"
+pg_port=$(free_port)
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+su postgres -c "$pgbin/initdb -D $pgdir/data -A trust" >"$TS_TMP/initdb.log" 2>&1 &
+pg_init=$!
+track $pg_init
+my_port=$(free_port)
+mkdir -p "$TS_TMP/mariadb"
+cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$TS_TMP/mariadb/"
+mariadb-install-db --no-defaults --datadir="$TS_TMP/mariadb/data" --user=root \
+	--auth-root-authentication-method=normal >"$TS_TMP/mariadb/install.log" 2>&1 &
+my_init=$!
+track $my_init
+smtp_port=$(free_port)
+cp -a /etc/postfix "$TS_TMP/postfix.orig"
+postconf -e "smtpd_tls_cert_file=$TS_TMP/leaf.pem" "smtpd_tls_key_file=$TS_TMP/leaf.key" \
+	smtpd_tls_security_level=may "maillog_file=$TS_TMP/maillog" inet_protocols=ipv4 \
+	maillog_file_prefixes=/var,/dev/stdout,/tmp
+sed -i -E "s/^smtp +inet +n +- +[yn] +- +- +smtpd\$/127.0.0.1:$smtp_port inet n - n - - smtpd/" /etc/postfix/master.cf
+newaliases 2>/dev/null
+rm -f /var/spool/postfix/pid/master.pid
+postfix start-fg >"$TS_TMP/postfix.out" 2>&1 &
+track $!
+
 # ---------- openssl s_server: OCSP stapling ----------
+diag "${SECONDS}s: openssl s_server: OCSP stapling"
 serial=$(openssl x509 -in "$TS_TMP/leaf.pem" -noout -serial | cut -d= -f2)
 printf 'V\t%s\t\t%s\tunknown\t%s\n' 351231235959Z "$serial" /CN=localhost >"$TS_TMP/index.txt"
 openssl ocsp -issuer "$CA" -cert "$TS_TMP/leaf.pem" -no_nonce -reqout "$TS_TMP/ocsp.req" >/dev/null 2>&1
@@ -108,6 +153,7 @@ run "$TLSSCOPE" probe
 expect "no target is a usage error" 2 "needs HOST"
 
 # ---------- openssl s_server limited to TLS 1.2 ----------
+diag "${SECONDS}s: openssl s_server limited to TLS 1.2"
 port=$(free_port)
 openssl s_server -accept "127.0.0.1:$port" -cert "$TS_TMP/ec.pem" -key "$TS_TMP/ec.key" -tls1_2 -www -quiet \
 	>/dev/null 2>&1 &
@@ -121,6 +167,7 @@ check "TLS 1.2: no OCSP stapled" test "$(field "$PROBE_JSON" ocsp.stapled)" = fa
 check "TLS 1.2: the second connection resumed" test "$(field "$PROBE_JSON" resumed)" = true
 
 # ---------- nginx: ALPN h2 and http/1.1 ----------
+diag "${SECONDS}s: nginx: ALPN h2 and http/1.1"
 port=$(free_port)
 mkdir -p "$TS_TMP/nginx/logs"
 cat >"$TS_TMP/nginx/nginx.conf" <<EOF
@@ -158,6 +205,7 @@ run "$TLSSCOPE" probe "127.0.0.1:$port" --name localhost --ca "$CA" --json
 check "nginx: no ALPN when none is offered" test "$(field "$OUT" alpn)" = null
 
 # ---------- dovecot: IMAP and POP3 STARTTLS ----------
+diag "${SECONDS}s: dovecot: IMAP and POP3 STARTTLS"
 imap_port=$(free_port) pop3_port=$(free_port)
 mkdir -p "$TS_TMP/dovecot/mail"
 chmod 755 "$TS_TMP" "$TS_TMP/dovecot"
@@ -208,15 +256,8 @@ check "dovecot imap: the transcript shows the STARTTLS go-ahead" \
 compare "dovecot pop3" "$pop3_port" pop3
 
 # ---------- PostgreSQL: SSLRequest ----------
-pgdir=$(mktemp -d /tmp/tlsscope-pg.XXXXXX)
-trap 'ts_cleanup; rm -rf "$pgdir"' EXIT
-chmod 755 "$pgdir"
-cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$pgdir/"
-chown -R postgres "$pgdir"
-chmod 600 "$pgdir/leaf.key"
-pg_port=$(free_port)
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-su postgres -c "$pgbin/initdb -D $pgdir/data -A trust" >"$TS_TMP/initdb.log" 2>&1
+diag "${SECONDS}s: PostgreSQL: SSLRequest"
+wait "$pg_init"
 cat >>"$pgdir/data/postgresql.conf" <<EOF
 ssl = on
 ssl_cert_file = '$pgdir/leaf.pem'
@@ -232,6 +273,7 @@ compare "postgres" "$pg_port" postgres
 check "postgres: the transcript shows the 'S' answer" grep -q "'S'" <<<"$(field "$PROBE_JSON" starttls.transcript)"
 
 # ---------- OpenLDAP slapd: the StartTLS extended operation ----------
+diag "${SECONDS}s: OpenLDAP slapd: the StartTLS extended operation"
 ldap_port=$(free_port) ldap_plain_port=$(free_port)
 mkdir -p "$TS_TMP/ldap/db" "$TS_TMP/ldap/db2"
 ldap_conf() { # ldap_conf NAME [TLS lines]
@@ -262,11 +304,8 @@ run "$TLSSCOPE" probe "127.0.0.1:$ldap_plain_port" --starttls ldap --ca "$CA" --
 expect "slapd without TLS: StartTLS refused, quoting slapd" 1 "result 2 \(protocolError\): 'unsupported extended operation'"
 
 # ---------- MariaDB: the SSLRequest packet ----------
-my_port=$(free_port)
-mkdir -p "$TS_TMP/mariadb"
-cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$TS_TMP/mariadb/"
-mariadb-install-db --no-defaults --datadir="$TS_TMP/mariadb/data" --user=root \
-	--auth-root-authentication-method=normal >"$TS_TMP/mariadb/install.log" 2>&1
+diag "${SECONDS}s: MariaDB: the SSLRequest packet"
+wait "$my_init"
 mariadbd --no-defaults --datadir="$TS_TMP/mariadb/data" --user=root --bind-address=127.0.0.1 \
 	--port="$my_port" --socket="$TS_TMP/mariadb/sock" --pid-file="$TS_TMP/mariadb/pid" \
 	--ssl-cert="$TS_TMP/mariadb/leaf.pem" --ssl-key="$TS_TMP/mariadb/leaf.key" >"$TS_TMP/mariadb/log" 2>&1 &
@@ -276,27 +315,8 @@ compare "mariadb" "$my_port" mysql
 check "mariadb: the transcript shows the server's handshake with CLIENT_SSL" \
 	grep -q "handshake v10, server version '.*MariaDB.*(CLIENT_SSL)" <<<"$(field "$PROBE_JSON" starttls.transcript)"
 
-# ---------- postfix: SMTP STARTTLS (changes /etc/postfix: backed up and restored) ----------
-smtp_port=$(free_port)
-cp -a /etc/postfix "$TS_TMP/postfix.orig"
-trap 'restore_postfix; ts_cleanup; rm -rf "$pgdir"' EXIT
-restore_postfix() {
-	if [ -n "${pf_master:-}" ]; then
-		kill -TERM "$pf_master" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$pf_master" 2>/dev/null || break; sleep 0.1; done
-	fi
-	if [ -d "$TS_TMP/postfix.orig" ]; then
-		rm -rf /etc/postfix && cp -a "$TS_TMP/postfix.orig" /etc/postfix
-	fi
-}
-postconf -e "smtpd_tls_cert_file=$TS_TMP/leaf.pem" "smtpd_tls_key_file=$TS_TMP/leaf.key" \
-	smtpd_tls_security_level=may "maillog_file=$TS_TMP/maillog" inet_protocols=ipv4 \
-	maillog_file_prefixes=/var,/dev/stdout,/tmp
-sed -i -E "s/^smtp +inet +n +- +[yn] +- +- +smtpd\$/127.0.0.1:$smtp_port inet n - n - - smtpd/" /etc/postfix/master.cf
-newaliases 2>/dev/null
-rm -f /var/spool/postfix/pid/master.pid
-postfix start-fg >"$TS_TMP/postfix.out" 2>&1 &
-track $!
+# ---------- postfix: SMTP STARTTLS (started at the top) ----------
+diag "${SECONDS}s: postfix: SMTP STARTTLS (started at the top)"
 wait_file /var/spool/postfix/pid/master.pid 60
 pf_master=$(tr -d ' ' </var/spool/postfix/pid/master.pid 2>/dev/null)
 [ -n "$pf_master" ] && track "$pf_master"
