@@ -29,15 +29,16 @@ sclient() {
 	SC_SHA256=$(openssl x509 -noout -fingerprint -sha256 <<<"$out" 2>/dev/null | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
 }
 
-# field JSON PATH: prints one field of probe's JSON ("cipher.openssl", "certificates.0.sha256").
+# field JSON PATH: prints one field of probe's JSON ("cipher.openssl",
+# "certificates.0.sha256"); null, true and false as such (jq: python starts
+# too slowly on a loaded machine for dozens of calls).
 field() {
-	python3 -c '
-import json, sys
-v = json.loads(sys.argv[1])
-for k in sys.argv[2].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print("null" if v is None else (str(v).lower() if isinstance(v, bool) else v))
-' "$1" "$2" 2>/dev/null
+	local filter="" part
+	local IFS=.
+	for part in $2; do
+		if [[ "$part" =~ ^[0-9]+$ ]]; then filter+="[$part]"; else filter+=".\"$part\""; fi
+	done
+	jq -r "$filter" <<<"$1" 2>/dev/null
 }
 
 # compare NAME PORT STARTTLS [PROBE ARGS...]: probe --json and s_client agree.
@@ -59,6 +60,16 @@ compare() {
 		not_ok "$name: verdict"; diag "$OUT"
 	fi
 }
+
+# Every port the test needs, distinct, from one call.
+read -r pg_port my_port smtp_port ocsp_port closed_port tls12_port nginx_port imap_port pop3_port \
+	ldap_port ldap_plain_port <<<"$(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(11)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+')"
 
 wait_file() { local i; for ((i = 0; i < ${2:-30} * 20; i++)); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
@@ -83,19 +94,16 @@ chmod 755 "$pgdir"
 cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$pgdir/"
 chown -R postgres "$pgdir"
 chmod 600 "$pgdir/leaf.key"
-pg_port=$(free_port)
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 su postgres -c "$pgbin/initdb -D $pgdir/data -A trust" >"$TS_TMP/initdb.log" 2>&1 &
 pg_init=$!
 track $pg_init
-my_port=$(free_port)
 mkdir -p "$TS_TMP/mariadb"
 cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$TS_TMP/mariadb/"
 mariadb-install-db --no-defaults --datadir="$TS_TMP/mariadb/data" --user=root \
 	--auth-root-authentication-method=normal >"$TS_TMP/mariadb/install.log" 2>&1 &
 my_init=$!
 track $my_init
-smtp_port=$(free_port)
 cp -a /etc/postfix "$TS_TMP/postfix.orig"
 postconf -e "smtpd_tls_cert_file=$TS_TMP/leaf.pem" "smtpd_tls_key_file=$TS_TMP/leaf.key" \
 	smtpd_tls_security_level=may "maillog_file=$TS_TMP/maillog" inet_protocols=ipv4 \
@@ -114,7 +122,7 @@ openssl ocsp -issuer "$CA" -cert "$TS_TMP/leaf.pem" -no_nonce -reqout "$TS_TMP/o
 openssl ocsp -index "$TS_TMP/index.txt" -rsigner "$CA" -rkey "$TS_TMP/ca/ca.key" -CA "$CA" \
 	-reqin "$TS_TMP/ocsp.req" -respout "$TS_TMP/ocsp.der" -ndays 2 >/dev/null 2>&1
 check "openssl ocsp made a response for the leaf" test -s "$TS_TMP/ocsp.der"
-port=$(free_port)
+port=$ocsp_port
 openssl s_server -accept "127.0.0.1:$port" -cert "$TS_TMP/leaf.pem" -key "$TS_TMP/leaf.key" \
 	-status_file "$TS_TMP/ocsp.der" -www -quiet >/dev/null 2>&1 &
 track $!
@@ -145,7 +153,7 @@ run "$TLSSCOPE" probe "127.0.0.1:$port" --name other.example.test --ca "$CA" --j
 expect "a name the certificate lacks: not trusted (exit 1)" 1 "name mismatch"
 check "a name the certificate lacks: hostname_match is false" test "$(field "$OUT" verification.hostname_match)" = false
 check "a name the certificate lacks: target.name is reported" test "$(field "$OUT" target.name)" = other.example.test
-run "$TLSSCOPE" probe "127.0.0.1:$(free_port)" --ca "$CA"
+run "$TLSSCOPE" probe "127.0.0.1:$closed_port" --ca "$CA"
 expect "a closed port is unreachable (exit 3)" 3
 run "$TLSSCOPE" probe "127.0.0.1:$port" --ca "$TS_TMP/nonexistent.pem"
 expect "an unreadable --ca is exit 3" 3 "nonexistent"
@@ -154,7 +162,7 @@ expect "no target is a usage error" 2 "needs HOST"
 
 # ---------- openssl s_server limited to TLS 1.2 ----------
 diag "${SECONDS}s: openssl s_server limited to TLS 1.2"
-port=$(free_port)
+port=$tls12_port
 openssl s_server -accept "127.0.0.1:$port" -cert "$TS_TMP/ec.pem" -key "$TS_TMP/ec.key" -tls1_2 -www -quiet \
 	>/dev/null 2>&1 &
 track $!
@@ -168,7 +176,7 @@ check "TLS 1.2: the second connection resumed" test "$(field "$PROBE_JSON" resum
 
 # ---------- nginx: ALPN h2 and http/1.1 ----------
 diag "${SECONDS}s: nginx: ALPN h2 and http/1.1"
-port=$(free_port)
+port=$nginx_port
 mkdir -p "$TS_TMP/nginx/logs"
 cat >"$TS_TMP/nginx/nginx.conf" <<EOF
 daemon off;
@@ -206,7 +214,6 @@ check "nginx: no ALPN when none is offered" test "$(field "$OUT" alpn)" = null
 
 # ---------- dovecot: IMAP and POP3 STARTTLS ----------
 diag "${SECONDS}s: dovecot: IMAP and POP3 STARTTLS"
-imap_port=$(free_port) pop3_port=$(free_port)
 mkdir -p "$TS_TMP/dovecot/mail"
 chmod 755 "$TS_TMP" "$TS_TMP/dovecot"
 cat >"$TS_TMP/dovecot/dovecot.conf" <<EOF
@@ -274,7 +281,6 @@ check "postgres: the transcript shows the 'S' answer" grep -q "'S'" <<<"$(field 
 
 # ---------- OpenLDAP slapd: the StartTLS extended operation ----------
 diag "${SECONDS}s: OpenLDAP slapd: the StartTLS extended operation"
-ldap_port=$(free_port) ldap_plain_port=$(free_port)
 mkdir -p "$TS_TMP/ldap/db" "$TS_TMP/ldap/db2"
 ldap_conf() { # ldap_conf NAME [TLS lines]
 	{
