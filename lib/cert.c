@@ -630,8 +630,8 @@ static void name_of(const X509_NAME *n, char *out, size_t size)
 	free(s);
 }
 
-static void chain_message(const struct verify_state *st, int sent, int built, char *msg,
-                          size_t size)
+static void chain_message(const struct verify_state *st, int sent, int built, bool client,
+                          char *msg, size_t size)
 {
 	char name[256];
 	X509 *x = st->chain_cert;
@@ -661,9 +661,12 @@ static void chain_message(const struct verify_state *st, int sent, int built, ch
 		return;
 	case X509_V_ERR_INVALID_PURPOSE:
 		name_of(x != NULL ? X509_get_subject_name(x) : NULL, name, sizeof name);
-		snprintf(msg, size, "certificate '%s' is not allowed for this use (%s)", name,
-		         st->chain_depth == 0 ? "extendedKeyUsage lacks serverAuth/clientAuth"
-		                              : "a CA in the chain restricts its use");
+		if (st->chain_depth == 0)
+			snprintf(msg, size, "certificate '%s' is not for a TLS %s (its extendedKeyUsage lacks %s)",
+			         name, client ? "client" : "server", client ? "clientAuth" : "serverAuth");
+		else
+			snprintf(msg, size, "CA certificate '%s' may not issue TLS %s certificates (its extendedKeyUsage)",
+			         name, client ? "client" : "server");
 		return;
 	case X509_V_ERR_INVALID_CA:
 		name_of(x != NULL ? X509_get_subject_name(x) : NULL, name, sizeof name);
@@ -705,21 +708,45 @@ static void date_message(const struct verify_state *st, char *msg, size_t size)
 	}
 }
 
-/* The depth of the first certificate of the chain whose key is too small,
- * with the message; -1 and "" when all are strong enough. */
-static int key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
+/* MD5 and SHA-1 signatures are refused as OpenSSL's security levels 1 and up
+ * refuse them (a SHA-1 collision is within reach). */
+static const char *weak_digest(X509 *x)
+{
+	int mdnid = NID_undef;
+	if (X509_get_signature_info(x, &mdnid, NULL, NULL, NULL) != 1)
+		return NULL;
+	switch (mdnid) {
+	case NID_sha1: return "SHA-1";
+	case NID_md5: return "MD5";
+	case NID_md5_sha1: return "MD5+SHA-1";
+	case NID_md4: return "MD4";
+	case NID_md2: return "MD2";
+	}
+	return NULL;
+}
+
+/* Key sizes and signature digests of the chain, leaf first.  Returns 0 and ""
+ * when all are strong enough, else the X509_V_ERR_* with the message. */
+static int strength_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_t size)
 {
 	msg[0] = '\0';
 	if (min_rsa_bits < 0)
-		return -1;
+		return 0;
+	bool check_digests = min_rsa_bits == 0 || min_rsa_bits >= 1024;
 	if (min_rsa_bits == 0)
 		min_rsa_bits = 2048;
-	for (int i = 0; i < sk_X509_num(chain); i++) {
+	int n = sk_X509_num(chain);
+	for (int i = 0; i < n; i++) {
 		X509 *x = sk_X509_value(chain, i);
+		char where[260] = "";
+		if (i > 0) {
+			char name[200];
+			name_of(X509_get_subject_name(x), name, sizeof name);
+			snprintf(where, sizeof where, " in CA certificate '%s'", name);
+		}
 		EVP_PKEY *pk = X509_get0_pubkey(x);
-		if (pk == NULL)
-			continue;
-		int id = EVP_PKEY_get_base_id(pk), bits = EVP_PKEY_get_bits(pk), need = 0;
+		int id = pk != NULL ? EVP_PKEY_get_base_id(pk) : NID_undef;
+		int bits = pk != NULL ? EVP_PKEY_get_bits(pk) : 0, need = 0;
 		const char *type = NULL;
 		if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) {
 			type = "RSA";
@@ -731,19 +758,23 @@ static int key_message(STACK_OF(X509) *chain, int min_rsa_bits, char *msg, size_
 			type = "EC";
 			need = 224;
 		}
-		if (type == NULL || bits >= need)
-			continue;
-		if (i == 0) {
-			snprintf(msg, size, "%s key of %d bits is too weak (at least %d required)", type, bits, need);
-		} else {
-			char name[200];
-			name_of(X509_get_subject_name(x), name, sizeof name);
-			snprintf(msg, size, "%s key of %d bits in CA certificate '%s' is too weak (at least %d required)",
-			         type, bits, name, need);
+		if (type != NULL && bits < need) {
+			snprintf(msg, size, "%s key of %d bits%s is too weak (at least %d required)", type, bits,
+			         where, need);
+			return i == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL;
 		}
-		return i;
+		/* A self-signed root's own signature vouches for nothing: trust does. */
+		bool anchor = i == n - 1 && X509_self_signed(x, 0) == 1;
+		const char *digest = check_digests && !anchor ? weak_digest(x) : NULL;
+		if (digest != NULL) {
+			int nid = X509_get_signature_nid(x);
+			snprintf(msg, size, "%s signature (%s)%s is too weak (SHA-256 or better required)", digest,
+			         OBJ_nid2ln(nid), i > 0 ? where : "");
+			return X509_V_ERR_CA_MD_TOO_WEAK;
+		}
 	}
-	return -1;
+	ERR_clear_error();
+	return 0;
 }
 
 static bool parse_ip_literal(const char *name, char *out, size_t size)
@@ -874,7 +905,7 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 			sent += X509_cmp(sk_X509_value(untrusted, i), leaf) != 0;
 		bool chain_ok = st.chain_err == 0, dates_ok = st.date_err == 0;
 		if (!chain_ok) {
-			chain_message(&st, sent, built, msg, sizeof msg);
+			chain_message(&st, sent, built, opt->client_purpose, msg, sizeof msg);
 			note_failure(res, opt->insecure_noverifycert, msg, st.chain_err);
 		}
 		if (!dates_ok) {
@@ -887,12 +918,11 @@ int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untr
 			if (just_leaf != NULL)
 				sk_X509_push(just_leaf, leaf);
 		}
-		int weak_depth = key_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
+		int weak = strength_message(built > 0 ? chain : just_leaf, opt->min_rsa_bits, msg, sizeof msg);
 		sk_X509_free(just_leaf);
-		bool keys_ok = weak_depth < 0;
+		bool keys_ok = weak == 0;
 		if (!keys_ok)
-			note_failure(res, false, msg,
-			             weak_depth == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL);
+			note_failure(res, false, msg, weak);
 		res->trusted = chain_ok && dates_ok && keys_ok;
 		if (opt->name != NULL) {
 			bool is_ip = false;

@@ -1197,7 +1197,8 @@ static int ssl_failure(struct ts_conn *c, int ret)
 		rc = c->err.code; /* run_verify wrote the message */
 		if (c->chain_n == 0)
 			keep_chain(c); /* so a caller can show what was refused */
-	} else if (c->io_error != 0) {
+	} else if (c->io_error != 0 && !c->eof) {
+		/* (after the peer's end, a failed write is only OpenSSL's alert) */
 		ERR_clear_error();
 		rc = transport_error(c, when);
 	} else if (explain_not_tls(c)) {
@@ -1208,7 +1209,7 @@ static int ssl_failure(struct ts_conn *c, int ret)
 		rc = ts_error_set(&c->err, TS_E_TLS, "%s %s with alert '%s'", c->peer,
 		                  during ? "refused the handshake" : "ended the connection",
 		                  SSL_alert_desc_string_long(c->alert_received));
-	} else if (!during && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+	} else if (!during && (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING || c->eof)) {
 		ERR_clear_error();
 		return ts_error_set(&c->err, TS_E_CLOSED, "%s closed the connection without close_notify", c->peer);
 	} else if (during && c->eof && reason != SSL_R_NO_SHARED_CIPHER) {
@@ -1350,6 +1351,8 @@ ssize_t ts_conn_read(struct ts_conn *c, void *buf, size_t len)
 	int rc = ts_conn_handshake(c);
 	if (rc < 0)
 		return rc;
+	if (len == 0)
+		return 0;
 	for (;;) {
 		size_t got = 0;
 		ERR_clear_error();

@@ -86,16 +86,17 @@ static const char show_usage[] =
 	"  --json   one JSON line per certificate (docs/json.md, 'cert show')\n";
 
 static const char verify_usage[] =
-	"usage: tlsscope cert verify FILE [--ca FILE|DIR] [--name NAME] [--at TIME] [--json] [--insecure-*]\n"
+	"usage: tlsscope cert verify FILE [--ca FILE|DIR] [--name NAME] [--at TIME] [--client] [--json] [--insecure-*]\n"
 	"\n"
 	"Verifies a chain file (leaf first, as a server sends it) offline, with the same rules as\n"
 	"'connect': a chain to a trusted root, every certificate in date, keys of at least 2048 bits\n"
-	"(RSA) or 224 bits (EC), and NAME matched against subjectAltName only.  Prints the verdict and\n"
-	"the reason; exits 0 when trusted, 1 when not.\n"
+	"(RSA) or 224 bits (EC), no MD5 or SHA-1 signatures, and NAME matched against subjectAltName\n"
+	"only.  Prints the verdict and the reason; exits 0 when trusted, 1 when not.\n"
 	"\n"
 	"  --ca FILE|DIR            trusted CAs (default: the system trust store)\n"
 	"  --name NAME              DNS name or IP address to check (default: no name check)\n"
 	"  --at TIME                verify as of TIME (as for 'cert issue'; default now)\n"
+	"  --client                 check a client's certificate (clientAuth), not a server's\n"
 	"  --insecure-noverifycert  accept a chain that does not lead to a trusted root\n"
 	"  --insecure-noverifyname  do not check the name\n"
 	"  --insecure-noverifytime  ignore validity dates\n"
@@ -104,7 +105,7 @@ static const char verify_usage[] =
 enum {
 	OPT_DIR = 256, OPT_NAME, OPT_KEY, OPT_DAYS, OPT_CA, OPT_OUT, OPT_NOT_BEFORE, OPT_NOT_AFTER,
 	OPT_SELF_SIGNED, OPT_CN_ONLY, OPT_JSON, OPT_AT, OPT_NOVERIFYCERT, OPT_NOVERIFYNAME,
-	OPT_NOVERIFYTIME, OPT_HELP,
+	OPT_NOVERIFYTIME, OPT_HELP, OPT_CLIENT,
 };
 
 static const struct option all_options[] = {
@@ -124,13 +125,14 @@ static const struct option all_options[] = {
 	{ "insecure-noverifyname", no_argument, NULL, OPT_NOVERIFYNAME },
 	{ "insecure-noverifytime", no_argument, NULL, OPT_NOVERIFYTIME },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "client", no_argument, NULL, OPT_CLIENT },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct cert_args {
 	const char *dir, *name, *key, *ca, *out, *not_before, *not_after, *at;
 	int days;
-	bool self_signed, cn_only, json, help;
+	bool self_signed, cn_only, json, help, client;
 	bool noverifycert, noverifyname, noverifytime;
 	char **rest;
 	int rest_count;
@@ -174,6 +176,7 @@ static int parse_args(const char *cmd, int argc, char **argv, const int *allowed
 		case OPT_NOVERIFYNAME: a->noverifyname = true; break;
 		case OPT_NOVERIFYTIME: a->noverifytime = true; break;
 		case OPT_HELP: a->help = true; break;
+		case OPT_CLIENT: a->client = true; break;
 		case OPT_DAYS: {
 			char *end;
 			errno = 0;
@@ -394,7 +397,7 @@ static int cert_verify(int argc, char **argv)
 {
 	const char *cmd = "cert verify";
 	static const int opts[] = { OPT_CA, OPT_NAME, OPT_AT, OPT_JSON, OPT_NOVERIFYCERT,
-	                            OPT_NOVERIFYNAME, OPT_NOVERIFYTIME, 0 };
+	                            OPT_NOVERIFYNAME, OPT_NOVERIFYTIME, OPT_CLIENT, 0 };
 	struct cert_args a;
 	int rc = parse_args(cmd, argc, argv, opts, &a);
 	if (rc >= 0)
@@ -428,6 +431,7 @@ static int cert_verify(int argc, char **argv)
 		.insecure_noverifyname = a.noverifyname,
 		.insecure_noverifytime = a.noverifytime,
 		.at = at,
+		.client_purpose = a.client,
 	};
 	struct ts_verify_result res;
 	rc = ts_cert_verify_file(trust, a.rest[0], &opt, &res, &err);

@@ -308,7 +308,7 @@ static void on_up_connected(uv_connect_t *req, int status)
 		return;
 	}
 	cl->up_connected = true;
-	if (!cl->closed) {
+	if (!cl->closed && !cl->closing) {
 		set_up_reading(cl, true);
 		pump(cl);
 	}
@@ -381,7 +381,7 @@ static void pump(struct client *cl)
 	bool blocked = cl->srv->echo ? cl->to_client_queued >= HIGH_WATER
 	                             : !cl->up_connected || cl->to_up_queued >= HIGH_WATER;
 	set_client_reading(cl, !cl->tls_done && !(blocked && cl->cipher_in.len >= HIGH_WATER));
-	if (!cl->srv->echo && cl->to_client_queued < LOW_WATER)
+	if (!cl->srv->echo && !cl->closing && cl->to_client_queued < LOW_WATER)
 		set_up_reading(cl, true);
 	if (cl->closing && cl->to_client_queued == 0)
 		close_client(cl, NULL);
@@ -545,6 +545,7 @@ static void on_signal(uv_signal_t *s, int signum)
 		ts_conn_close(cl->tls);
 		cl->closing = true;
 		cl->tls_done = true;
+		set_up_reading(cl, false); /* nothing more may follow close_notify */
 		if (cl->to_client_queued == 0)
 			close_client(cl, NULL);
 	}

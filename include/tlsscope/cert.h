@@ -113,7 +113,9 @@ void ts_verify_result_clear(struct ts_verify_result *res);
  * trusted root; insecure_noverifycert waives it), the dates of every
  * certificate in the built chain (insecure_noverifytime), the key sizes of
  * every certificate in the built chain (RSA and DSA >= min_rsa_bits, EC >=
- * 224; not waivable except by a negative min_rsa_bits), then the name
+ * 224) and their signatures (no MD5 or SHA-1, except on a self-signed root,
+ * unless 0 < min_rsa_bits < 1024, like OpenSSL's security level 0) -- not
+ * waivable except by a negative min_rsa_bits -- then the name
  * (insecure_noverifyname). */
 
 /* Reads a chain file (PEM, leaf first; or one DER certificate) and verifies it

@@ -155,8 +155,8 @@ int ts_conn_fd(const struct ts_conn *c);
  * when the certificate is not trusted for the name; TS_E_TLS when the peer
  * refused, is not TLS, or broke off; TS_E_TIMEOUT; TS_E_WANT_*. */
 int ts_conn_handshake(struct ts_conn *c);
-/* Returns the count read (> 0), TS_E_CLOSED at the end of the stream, or a
- * negative code. */
+/* Returns the count read (> 0; 0 only when len is 0), TS_E_CLOSED at the end
+ * of the stream, or a negative code. */
 ssize_t ts_conn_read(struct ts_conn *c, void *buf, size_t len);
 /* Returns the count written (> 0, possibly less than len), or a negative code. */
 ssize_t ts_conn_write(struct ts_conn *c, const void *buf, size_t len);

@@ -130,6 +130,25 @@ expect "RSA 1024" 1 "RSA key of 1024 bits is too weak \(at least 2048 required\)
 v "$T/ed.pem" --ca "$T/root/ca.pem" --name ed.example.test
 expect "an ed25519 leaf is trusted" 0
 
+# a certificate made by openssl for clients only (extendedKeyUsage clientAuth)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/client.key" \
+	-subj /CN=client.example.test -out "$T/client.csr" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:client.example.test\n' >"$T/client.ext"
+openssl x509 -req -in "$T/client.csr" -CA "$T/root/ca.pem" -CAkey "$T/root/ca.key" -set_serial 7 \
+	-days 30 -extfile "$T/client.ext" -out "$T/client.pem" 2>/dev/null
+v "$T/client.pem" --ca "$T/root/ca.pem" --name client.example.test
+expect "a client-only certificate is refused for a server" 1 "certificate 'CN=client.example.test' is not for a TLS server \(its extendedKeyUsage lacks serverAuth\)"
+v "$T/client.pem" --ca "$T/root/ca.pem" --client
+expect "a client-only certificate is fine for a client" 0
+v "$T/www.chain.pem" --ca "$T/root/ca.pem" --client
+expect "issued leaves are fine for clients too" 0
+
+# a leaf signed by our root with SHA-1 (openssl still signs so on request)
+openssl x509 -req -in "$T/client.csr" -CA "$T/root/ca.pem" -CAkey "$T/root/ca.key" -set_serial 8 -sha1 \
+	-days 30 -extfile <(printf 'subjectAltName=DNS:sha1.example.test\n') -out "$T/sha1.pem" 2>/dev/null
+v "$T/sha1.pem" --ca "$T/root/ca.pem" --name sha1.example.test
+expect "a SHA-1 signature" 1 "SHA-1 signature \(ecdsa-with-SHA1\) is too weak \(SHA-256 or better required\)"
+
 # the insecure options waive their check, with a warning
 v "$T/forged.pem" --ca "$T/root/ca.pem" --name pypi.python.org --insecure-noverifycert
 expect "--insecure-noverifycert accepts a self-signed certificate" 0 "warning: --insecure-noverifycert"

@@ -17,7 +17,8 @@ start_serve() {
 	SERVE_PID=$!
 	track $SERVE_PID
 	for ((i = 0; i < 600; i++)); do
-		PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log")
+		PORT=$(sed -n -e 's/^listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' \
+			-e 's/.*"event":"listening","address":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$log")
 		[ -n "$PORT" ] && return 0
 		sleep 0.05
 	done
@@ -116,6 +117,20 @@ track $!
 wait_port "$SINK"
 start_serve bp-fwd --cert "$D/good.pem" --key "$D/good.key" --forward "127.0.0.1:$SINK"
 flood "$PORT" "$SERVE_PID" "forward to a service that never reads"
+
+# --json log lines
+start_serve json --cert "$D/good.pem" --key "$D/good.key" --echo --json
+run "$TLSSCOPE" connect --ca "$D/ca/ca.pem" --name good.test "127.0.0.1:$PORT"
+expect "connect to serve --json" 0
+for ((i = 0; i < 50; i++)); do grep -q '"event":"connection"' "$D/serve.json.log" && break; sleep 0.1; done
+check "serve --json writes listening and connection events" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert lines[0]["event"] == "listening" and lines[0]["address"].endswith(":" + sys.argv[2])
+c = [l for l in lines if l["event"] == "connection"][0]
+assert c["sni"] == "good.test" and c["protocol"] == "TLSv1.3" and c["error"] is None
+assert c["cipher"].startswith("TLS_") and c["bytes_in"] == 0 and c["duration_ms"] > 0
+' "$D/serve.json.log" "$PORT"
 
 # the forward service is down: the client gets close_notify, the log says why
 DOWN=$(free_port)

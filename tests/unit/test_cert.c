@@ -619,6 +619,55 @@ static void weak_keys_are_refused(void **state)
 	assert_int_equal(o.x509_error, X509_V_ERR_CA_KEY_TOO_SMALL);
 }
 
+/* Re-signs the certificate in file `in` with the CA key of `ca_dir`, using SHA-1. */
+static void resign_sha1(const char *in, const char *ca_dir, const char *out)
+{
+	char keypath[100];
+	snprintf(keypath, sizeof keypath, "%s/ca.key", ca_dir);
+	FILE *f = fopen(path_of(keypath), "r");
+	EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	f = fopen(path_of(in), "r");
+	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(key);
+	assert_non_null(x);
+	assert_true(X509_sign(x, key, EVP_sha1()) > 0);
+	f = fopen(path_of(out), "w");
+	assert_int_equal(PEM_write_X509(f, x), 1);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
+static void sha1_signatures_are_refused(void **state)
+{
+	resign_sha1("direct.pem", "root", "sha1leaf.pem");
+	struct ts_verify_options opt = { .name = "www.example.test" };
+	struct outcome o = verify("root/ca.pem", &opt, "sha1leaf.pem", NULL);
+	assert_int_equal(o.rc, TS_E_VERIFY);
+	assert_false(o.trusted);
+	assert_string_equal(o.error, "SHA-1 signature (ecdsa-with-SHA1) is too weak (SHA-256 or better required)");
+	assert_int_equal(o.x509_error, X509_V_ERR_CA_MD_TOO_WEAK);
+	/* Security level 0 (min_rsa_bits below 1024) or no strength check accepts it. */
+	opt.min_rsa_bits = 512;
+	assert_int_equal(verify("root/ca.pem", &opt, "sha1leaf.pem", NULL).rc, TS_OK);
+	opt.min_rsa_bits = -1;
+	assert_int_equal(verify("root/ca.pem", &opt, "sha1leaf.pem", NULL).rc, TS_OK);
+	/* An intermediate signed with SHA-1 is named. */
+	resign_sha1("inter/ca.pem", "root", "sha1inter.pem");
+	opt.min_rsa_bits = 0;
+	o = verify("root/ca.pem", &opt, "www.pem", "sha1inter.pem", NULL);
+	assert_int_equal(o.rc, TS_E_VERIFY);
+	assert_string_equal(o.error, "SHA-1 signature (ecdsa-with-SHA1) in CA certificate 'CN=Test Intermediate' "
+	                             "is too weak (SHA-256 or better required)");
+	/* A trusted root's own SHA-1 self-signature does not matter. */
+	resign_sha1("root/ca.pem", "root", "sha1root.pem");
+	o = verify("sha1root.pem", &opt, "direct.pem", NULL);
+	assert_int_equal(o.rc, TS_OK);
+	assert_int_equal(o.built, 2);
+}
+
 static void checks_run_in_order(void **state)
 {
 	/* Untrusted chain and wrong name: the chain is reported. */
@@ -865,6 +914,7 @@ int main(void)
 		cmocka_unit_test(untrusted_issuers_are_named),
 		cmocka_unit_test(a_missing_intermediate_is_explained),
 		cmocka_unit_test(weak_keys_are_refused),
+		cmocka_unit_test(sha1_signatures_are_refused),
 		cmocka_unit_test(checks_run_in_order),
 		cmocka_unit_test(insecure_options_waive_exactly_their_check),
 		cmocka_unit_test(server_purpose_is_checked),

@@ -722,6 +722,46 @@ static void socket_timeout_and_errors(void **state)
 	ts_config_free(cfg);
 }
 
+/* Both ends on a socketpair, non-blocking: the caller polls. */
+static void nonblocking_descriptors(void **state)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct ts_config *ccfg = ts_config_new(), *scfg = ts_config_new();
+	assert_int_equal(ts_config_set_ca_path(ccfg, p("ca/ca.pem")), TS_OK);
+	assert_int_equal(ts_config_add_keypair_file(scfg, p("a.pem"), p("a.key")), TS_OK);
+	struct ts_conn *cli = ts_conn_client(ccfg), *srv = ts_conn_server(scfg);
+	assert_int_equal(ts_conn_set_fd(cli, sv[0], "a.test"), TS_OK);
+	assert_int_equal(ts_conn_set_fd(srv, sv[1], NULL), TS_OK);
+	ts_conn_set_nonblocking(cli, true);
+	ts_conn_set_nonblocking(srv, true);
+	int crc = TS_E_WANT_READ, src = TS_E_WANT_READ;
+	for (int i = 0; i < 50 && (is_want(crc) || is_want(src)); i++) {
+		if (is_want(crc))
+			crc = ts_conn_handshake(cli);
+		if (is_want(src))
+			src = ts_conn_handshake(srv);
+	}
+	assert_int_equal(crc, TS_OK);
+	assert_int_equal(src, TS_OK);
+	char buf[8];
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), TS_E_WANT_READ);
+	assert_int_equal(ts_conn_write(srv, "fd!", 3), 3);
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), 3);
+	assert_memory_equal(buf, "fd!", 3);
+	assert_int_equal(ts_conn_read(cli, buf, 0), 0);
+	/* the peer goes away without close_notify */
+	close(sv[1]);
+	ssize_t n = ts_conn_read(cli, buf, sizeof buf);
+	assert_int_equal(n, TS_E_CLOSED);
+	assert_string_equal(ts_conn_error(cli), "the server closed the connection without close_notify");
+	ts_conn_free(cli);
+	ts_conn_free(srv);
+	close(sv[0]);
+	ts_config_free(ccfg);
+	ts_config_free(scfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -745,6 +785,7 @@ int main(void)
 		cmocka_unit_test(garbage_after_handshake),
 		cmocka_unit_test(protocol_mismatch_is_refused),
 		cmocka_unit_test(socket_timeout_and_errors),
+		cmocka_unit_test(nonblocking_descriptors),
 	};
 	return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }
