@@ -967,10 +967,10 @@ static int ldap(struct session *s)
 		            ldap_result_name(result), diag);
 	if (msgid != 1)
 		return fail(s, TS_E_PROTOCOL, "expected the answer to message 1, got message %u", msgid);
-	s->offered = true;
 	if (result != 0)
 		return fail(s, TS_E_PROTOCOL, "the server refused StartTLS with result %u (%s): '%s'", result,
 		            ldap_result_name(result), diag);
+	s->offered = true;
 	return no_injection(s);
 }
 
@@ -1005,6 +1005,10 @@ static int postgres(struct session *s)
 		/* An ErrorResponse: 'E', length, then (type, C string) fields. */
 		if (need(s, 5) == TS_OK) {
 			uint32_t len = be32(s->in + 1);
+			if (len > TS_STARTTLS_REPLY_MAX - 1)
+				return fail(s, TS_E_PROTOCOL,
+				            "the server's ErrorResponse announces %u bytes, more than the limit of %d", len,
+				            TS_STARTTLS_REPLY_MAX);
 			if (len >= 4 && len <= TS_STARTTLS_REPLY_MAX - 1 && need(s, 1 + len) == TS_OK) {
 				const uint8_t *p = s->in + 5, *end = s->in + 1 + len;
 				char text[QUOTE_MAX + 8] = "";
@@ -1160,6 +1164,13 @@ const char *ts_starttls_name(enum ts_starttls_proto proto)
 	if ((int)proto < 0 || proto >= TS_STARTTLS_COUNT)
 		return NULL;
 	return protos[proto].name;
+}
+
+uint16_t ts_starttls_default_port(enum ts_starttls_proto proto)
+{
+	if ((int)proto <= 0 || proto >= TS_STARTTLS_COUNT)
+		return 0;
+	return protos[proto].ports[0];
 }
 
 const char *ts_starttls_names(void)

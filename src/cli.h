@@ -27,5 +27,6 @@ int cmd_cert(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 #endif

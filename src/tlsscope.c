@@ -16,6 +16,7 @@ static const struct command commands[] = {
 	{ "cert", cmd_cert, "a local CA for tests; show and verify certificates offline" },
 	{ "connect", cmd_connect, "a safe TLS client: verdict on the server, then relay stdin/stdout" },
 	{ "serve", cmd_serve, "a TLS server: echo, or terminate TLS in front of a plain TCP service" },
+	{ "probe", cmd_probe, "one TLS connection (after STARTTLS if needed) and everything it negotiated" },
 };
 
 static void usage(FILE *f)

@@ -59,6 +59,9 @@ int ts_starttls_parse(const char *name, enum ts_starttls_proto *out, struct ts_e
  * postgres, 3306 mysql, 119 nntp, 4190 sieve, 6667 irc), else NONE. */
 enum ts_starttls_proto ts_starttls_for_port(uint16_t port);
 
+/* The protocol's usual port (smtp: 25), or 0 for NONE. */
+uint16_t ts_starttls_default_port(enum ts_starttls_proto proto);
+
 /* The names of all protocols, comma-separated, for help texts (static). */
 const char *ts_starttls_names(void);
 

@@ -201,6 +201,13 @@ static void names_ports_and_parsing(void **state)
 		assert_int_equal(p, i);
 	}
 	assert_null(ts_starttls_name(TS_STARTTLS_COUNT));
+	for (int i = 0; i < TS_STARTTLS_COUNT; i++)
+		assert_contains(ts_starttls_names(), ts_starttls_name((enum ts_starttls_proto)i));
+	assert_int_equal(ts_starttls_default_port(TS_STARTTLS_SMTP), 25);
+	assert_int_equal(ts_starttls_default_port(TS_STARTTLS_XMPP_SERVER), 5269);
+	assert_int_equal(ts_starttls_default_port(TS_STARTTLS_NONE), 0);
+	for (int i = 1; i < TS_STARTTLS_COUNT; i++)
+		assert_int_equal(ts_starttls_for_port(ts_starttls_default_port((enum ts_starttls_proto)i)), i);
 }
 
 static void none_needs_no_preamble(void **state)
