@@ -27,7 +27,9 @@ int cmd_catalog(int argc, char **argv);
 int cmd_identify(int argc, char **argv);
 int cmd_observe(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@
 #include "tlsscope/net.h"
 #include "tlsscope/report.h"
 #include "tlsscope/report_conn.h"
+#include "tlsscope/starttls.h"
 
 static const char usage_text[] =
 	"usage: tlsscope connect [OPTIONS] HOST[:PORT]\n"
@@ -32,6 +33,9 @@ static const char usage_text[] =
 	"  --timeout SECONDS           bound on resolution, connect and each wait of the\n"
 	"                              handshake (default 10)\n"
 	"  -4, -6                      IPv4 or IPv6 only\n"
+	"  --starttls PROTO            speak PROTO's cleartext preamble first: smtp, lmtp, imap,\n"
+	"                              pop3, ftp, xmpp, xmpp-server, ldap, postgres, mysql, nntp,\n"
+	"                              sieve, irc, or none (default: chosen by the port)\n"
 	"  --json                      the verdict as one JSON line (on stderr)\n"
 	"  --insecure-noverifycert     accept a chain that does not verify (name still checked)\n"
 	"  --insecure-noverifyname     do not check the name\n"
@@ -45,6 +49,7 @@ static const char usage_text[] =
 enum {
 	OPT_CA = 256, OPT_NAME, OPT_ALPN, OPT_CERT, OPT_KEY, OPT_TIMEOUT, OPT_JSON,
 	OPT_NOVERIFYCERT, OPT_NOVERIFYNAME, OPT_NOVERIFYTIME, OPT_LEGACY,
+	OPT_STARTTLS,
 };
 
 static const struct option options[] = {
@@ -59,6 +64,7 @@ static const struct option options[] = {
 	{ "insecure-noverifyname", no_argument, NULL, OPT_NOVERIFYNAME },
 	{ "insecure-noverifytime", no_argument, NULL, OPT_NOVERIFYTIME },
 	{ "insecure-legacy-protocols", no_argument, NULL, OPT_LEGACY },
+	{ "starttls", required_argument, NULL, OPT_STARTTLS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -74,6 +80,26 @@ static const struct {
 };
 
 #define RELAY_BUF 16384
+
+/* --starttls: resolve, connect and speak the cleartext preamble here, then
+ * hand the socket to the conn.  *fd is ours to close after the conn is freed. */
+static int connect_starttls(struct ts_conn *c, const char *host, uint16_t port, const char *name,
+                            enum ts_starttls_proto proto, int family, int timeout_ms, int *fd,
+                            struct ts_error *err)
+{
+	struct ts_addrlist addrs;
+	size_t which;
+	int rc = ts_resolve(host, port, family, timeout_ms, &addrs, err);
+	if (rc == TS_OK)
+		rc = ts_connect(&addrs, timeout_ms, fd, &which, err);
+	if (rc != TS_OK)
+		return rc;
+	struct ts_starttls_options sopt = { .host = name, .timeout_ms = timeout_ms };
+	rc = ts_starttls_run(*fd, proto, &sopt, NULL, err);
+	if (rc == TS_OK && ts_conn_set_fd(c, *fd, name) != TS_OK)
+		rc = ts_error_set(err, ts_conn_error_code(c), "%s", ts_conn_error(c));
+	return rc;
+}
 
 /* Writes all of buf to fd (stdout); false when the reader went away. */
 static bool write_out(int fd, const char *buf, size_t n)
@@ -170,6 +196,8 @@ int cmd_connect(int argc, char **argv)
 {
 	const char *ca = NULL, *name = NULL, *alpn = NULL, *cert = NULL, *key = NULL;
 	int timeout_ms = TS_DEFAULT_TIMEOUT_MS, family = AF_UNSPEC, opt;
+	enum ts_starttls_proto starttls = TS_STARTTLS_NONE;
+	bool starttls_given = false;
 	bool json = false, nvc = false, nvn = false, nvt = false, legacy = false;
 	opterr = 0;
 	optind = 1;
@@ -185,6 +213,13 @@ int cmd_connect(int argc, char **argv)
 		case OPT_NOVERIFYNAME: nvn = true; break;
 		case OPT_NOVERIFYTIME: nvt = true; break;
 		case OPT_LEGACY: legacy = true; break;
+		case OPT_STARTTLS: {
+			struct ts_error e = { 0 };
+			if (ts_starttls_parse(optarg, &starttls, &e) != TS_OK)
+				return cli_usage_error("connect", "%s", e.msg);
+			starttls_given = true;
+			break;
+		}
 		case '4': family = AF_INET; break;
 		case '6': family = AF_INET6; break;
 		case OPT_TIMEOUT:
@@ -208,8 +243,11 @@ int cmd_connect(int argc, char **argv)
 	char host[TS_HOST_MAX];
 	uint16_t port;
 	struct ts_error err = { 0 };
-	if (ts_parse_hostport(argv[optind], 443, host, &port, &err) < 0)
+	uint16_t default_port = starttls_given && starttls != TS_STARTTLS_NONE ? ts_starttls_default_port(starttls) : 443;
+	if (ts_parse_hostport(argv[optind], default_port, host, &port, &err) < 0)
 		return cli_usage_error("connect", "%s", err.msg);
+	if (!starttls_given)
+		starttls = ts_starttls_for_port(port);
 
 	struct ts_config *cfg = ts_config_new();
 	if (cfg == NULL) {
@@ -257,7 +295,21 @@ int cmd_connect(int argc, char **argv)
 		cli_error("connect", "out of memory");
 		return CLI_UNREACHABLE;
 	}
-	rc = ts_conn_connect(c, host, port, name);
+	int st_fd = -1;
+	if (starttls != TS_STARTTLS_NONE) {
+		rc = connect_starttls(c, host, port, name != NULL ? name : host, starttls, family, timeout_ms, &st_fd,
+		                      &err);
+		if (rc != TS_OK) {
+			cli_error("connect", "%s", err.msg);
+			ts_conn_free(c);
+			ts_config_free(cfg);
+			if (st_fd >= 0)
+				close(st_fd);
+			return cli_exit_code(rc);
+		}
+	} else {
+		rc = ts_conn_connect(c, host, port, name);
+	}
 	if (rc == TS_OK)
 		rc = ts_conn_handshake(c);
 	if (rc == TS_OK || rc == TS_E_VERIFY || json) {
@@ -274,5 +326,7 @@ int cmd_connect(int argc, char **argv)
 	int code = cli_exit_code(rc);
 	ts_conn_free(c);
 	ts_config_free(cfg);
+	if (st_fd >= 0)
+		close(st_fd);
 	return code;
 }

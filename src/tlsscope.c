@@ -15,9 +15,11 @@ static const struct command commands[] = {
 	{ "catalog", cmd_catalog, "crawl an HTTPS site and record the size of every page (JSON catalog)" },
 	{ "identify", cmd_identify, "name the pages behind encrypted responses, using a site catalog" },
 	{ "observe", cmd_observe, "what a passive observer learns from a capture or an interface" },
+	{ "scan", cmd_scan, "assess servers' TLS: versions, suites, groups, certificates, findings" },
 	{ "cert", cmd_cert, "a local CA for tests; show and verify certificates offline" },
 	{ "connect", cmd_connect, "a safe TLS client: verdict on the server, then relay stdin/stdout" },
 	{ "serve", cmd_serve, "a TLS server: echo, or terminate TLS in front of a plain TCP service" },
+	{ "probe", cmd_probe, "one TLS connection (after STARTTLS if needed) and everything it negotiated" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,1243 @@
+/* The scanner's planner: which hellos to send to learn each fact with few
+ * connections, run as independent chains on threads while a per-target
+ * semaphore keeps at most max_connections connections open at a time.
+ *
+ * Phase 1: per version, the whole IANA registry is offered; the chosen suite
+ *          is struck out and the rest offered again until the server refuses
+ *          (one connection per accepted suite, plus one).  Then one hello
+ *          with the accepted suites reversed tells server order from client
+ *          order.  SSLv2 takes one hello.
+ * Phase 2: knowing versions and suites: groups (TLS 1.3 by HelloRetryRequest
+ *          with no key share, TLS 1.2 by the curve in ServerKeyExchange),
+ *          signature algorithms, one certificate per key type (with OCSP,
+ *          ticket, renegotiation_info, heartbeat and DEFLATE offered in the
+ *          same hello), DH size, fallback SCSV, CCS injection, ALPN. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scan_internal.h"
+#include "tlsscope/conn.h"
+#include "tlsscope/registry.h"
+
+static const uint16_t version_codes[TS_SV_COUNT] = { TS_SSL2, TS_SSL3, TS_TLS10, TS_TLS11,
+                                                     TS_TLS12, TS_TLS13 };
+static const char *const version_names[TS_SV_COUNT] = { "SSLv2", "SSLv3", "TLSv1.0",
+                                                        "TLSv1.1", "TLSv1.2", "TLSv1.3" };
+static const char *const version_keys[TS_SV_COUNT] = { "ssl2", "ssl3", "tls1_0", "tls1_1",
+                                                       "tls1_2", "tls1_3" };
+
+uint16_t ts_scan_version_code(enum ts_scan_version v)
+{
+	return (unsigned)v < TS_SV_COUNT ? version_codes[v] : 0;
+}
+
+const char *ts_scan_version_name(enum ts_scan_version v)
+{
+	return (unsigned)v < TS_SV_COUNT ? version_names[v] : "?";
+}
+
+const char *ts_scan_version_key(enum ts_scan_version v)
+{
+	return (unsigned)v < TS_SV_COUNT ? version_keys[v] : "?";
+}
+
+static const char *const severity_names[] = { "info", "low", "medium", "high", "critical" };
+
+const char *ts_severity_name(enum ts_severity s)
+{
+	return (unsigned)s <= TS_SEV_CRITICAL ? severity_names[s] : "?";
+}
+
+int ts_severity_parse(const char *s, enum ts_severity *out, struct ts_error *err)
+{
+	for (int i = 0; i <= TS_SEV_CRITICAL; i++)
+		if (s != NULL && strcasecmp(s, severity_names[i]) == 0) {
+			*out = (enum ts_severity)i;
+			return TS_OK;
+		}
+	return ts_error_set(err, TS_E_INVALID,
+	                    "severity: wanted info, low, medium, high or critical, got '%s'",
+	                    s != NULL ? s : "");
+}
+
+const char *ts_ssl2_cipher_name(uint32_t spec)
+{
+	switch (spec) {
+	case 0x010080: return "SSL_CK_RC4_128_WITH_MD5";
+	case 0x020080: return "SSL_CK_RC4_128_EXPORT40_WITH_MD5";
+	case 0x030080: return "SSL_CK_RC2_128_CBC_WITH_MD5";
+	case 0x040080: return "SSL_CK_RC2_128_CBC_EXPORT40_WITH_MD5";
+	case 0x050080: return "SSL_CK_IDEA_128_CBC_WITH_MD5";
+	case 0x060040: return "SSL_CK_DES_64_CBC_WITH_MD5";
+	case 0x0700c0: return "SSL_CK_DES_192_EDE3_CBC_WITH_MD5";
+	default: {
+		static _Thread_local char buf[16];
+		snprintf(buf, sizeof buf, "0x%06x", (unsigned)spec);
+		return buf;
+	}
+	}
+}
+
+void ts_scan_options_init(struct ts_scan_options *opt)
+{
+	memset(opt, 0, sizeof *opt);
+	opt->max_connections = 4;
+	opt->max_targets = 8;
+	opt->timeout_ms = 5000;
+}
+
+static void note(struct scan_target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct scan_target *t, const char *fmt, ...)
+{
+	uv_mutex_lock(&t->lock);
+	struct ts_scan_result *r = t->res;
+	if (r->n_notes < TS_SCAN_MAX_NOTES) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(r->notes[r->n_notes], sizeof r->notes[0], fmt, ap);
+		va_end(ap);
+		/* the same note twice says nothing new */
+		bool dup = false;
+		for (size_t i = 0; i < r->n_notes; i++)
+			if (strcmp(r->notes[i], r->notes[r->n_notes]) == 0)
+				dup = true;
+		if (!dup)
+			r->n_notes++;
+	}
+	uv_mutex_unlock(&t->lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * Offer lists from the registry. */
+
+static bool in_list(const uint16_t *l, size_t n, uint16_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] == v)
+			return true;
+	return false;
+}
+
+static size_t remove_from(uint16_t *l, size_t n, uint16_t v)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++)
+		if (l[i] != v)
+			l[j++] = l[i];
+	return j;
+}
+
+/* Every suite of the registry for TLS <= 1.2 (tls13 false) or TLS 1.3. */
+static size_t registry_suites(bool tls13, uint16_t *out, size_t cap)
+{
+	size_t n_all, n = 0;
+	const struct ts_suite_info *all = ts_suites(&n_all);
+	for (size_t i = 0; i < n_all && n < cap; i++) {
+		const struct ts_suite_info *s = &all[i];
+		if (s->scsv || s->kx == TS_KX_SCSV || s->code == 0x0000)
+			continue;
+		bool is13 = s->min_version >= TS_TLS13;
+		if (is13 == tls13)
+			out[n++] = s->code;
+	}
+	return n;
+}
+
+/* Groups of the given kinds ("ec", "ff", "hybrid", "pq"), excluding the
+ * arbitrary_explicit_* pseudo groups. */
+static size_t registry_groups(bool ec, bool ff, bool pqc, uint16_t *out, size_t cap)
+{
+	size_t n_all, n = 0;
+	const struct ts_group_info *all = ts_groups(&n_all);
+	for (size_t i = 0; i < n_all && n < cap; i++) {
+		const struct ts_group_info *g = &all[i];
+		if (g->code >= 0xff00 || ts_is_grease(g->code))
+			continue;
+		bool want = (ec && strcmp(g->kind, "ec") == 0) || (ff && strcmp(g->kind, "ff") == 0) ||
+		            (pqc && (strcmp(g->kind, "hybrid") == 0 || strcmp(g->kind, "pq") == 0));
+		if (want)
+			out[n++] = g->code;
+	}
+	return n;
+}
+
+static size_t registry_sigalgs(uint16_t *out, size_t cap)
+{
+	size_t n_all, n = 0;
+	const struct ts_sigscheme_info *all = ts_sigschemes(&n_all);
+	for (size_t i = 0; i < n_all && n < cap; i++)
+		if (all[i].code < 0xfe00 && !ts_is_grease(all[i].code))
+			out[n++] = all[i].code;
+	return n;
+}
+
+/* Offer tables computed once from the static registry. */
+static uint16_t t_groups12[TS_SCAN_MAX_LIST], t_sigalgs[TS_SCAN_MAX_LIST];
+static uint16_t t_groups13[TS_SCAN_MAX_LIST];
+static size_t t_n_groups12, t_n_sigalgs, t_n_groups13;
+static uv_once_t tables_once = UV_ONCE_INIT;
+
+static void tables_init(void)
+{
+	t_n_groups12 = registry_groups(true, true, false, t_groups12, TS_SCAN_MAX_LIST);
+	t_n_sigalgs = registry_sigalgs(t_sigalgs, TS_SCAN_MAX_LIST);
+	size_t ng = registry_groups(true, true, true, t_groups13, TS_SCAN_MAX_LIST - 1);
+	/* x25519 first: the share we send */
+	ng = remove_from(t_groups13, ng, 0x001d);
+	memmove(t_groups13 + 1, t_groups13, ng * sizeof t_groups13[0]);
+	t_groups13[0] = 0x001d;
+	t_n_groups13 = ng + 1;
+}
+
+/* The spec every TLS <= 1.2 probe starts from. */
+static void spec12(struct ts_hello_spec *s, uint16_t version, const uint16_t *suites, size_t n)
+{
+	uv_once(&tables_once, tables_init);
+	memset(s, 0, sizeof *s);
+	s->version = version;
+	s->suites = suites;
+	s->n_suites = n;
+	if (version >= TS_TLS10) {
+		s->groups = t_groups12;
+		s->n_groups = t_n_groups12;
+		s->sigalgs = t_sigalgs;
+		s->n_sigalgs = t_n_sigalgs;
+		s->renegotiation_info = true;
+	} else {
+		s->no_extensions = true;
+	}
+}
+
+static const uint16_t v13_only[] = { TS_TLS13 };
+static const uint16_t share_x25519[] = { 0x001d };
+
+static void spec13(struct ts_hello_spec *s, const uint16_t *suites, size_t n)
+{
+	uv_once(&tables_once, tables_init);
+	memset(s, 0, sizeof *s);
+	s->version = TS_TLS13;
+	s->suites = suites;
+	s->n_suites = n;
+	s->versions = v13_only;
+	s->n_versions = 1;
+	s->groups = t_groups13;
+	s->n_groups = t_n_groups13;
+	s->key_shares = share_x25519;
+	s->n_key_shares = 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Phase 1: versions and suites. */
+
+static bool hostile(enum probe_outcome o)
+{
+	return o == P_TIMEOUT || o == P_MALFORMED || o == P_CONNECT || o == P_ERROR;
+}
+
+static const char *outcome_words(const struct probe *p)
+{
+	static _Thread_local char buf[TS_ERROR_MSG_MAX + 200];
+	switch (p->outcome) {
+	case P_TIMEOUT: return "the server did not answer in time";
+	case P_CLOSED: return "the server closed the connection without an answer";
+	case P_CONNECT: snprintf(buf, sizeof buf, "could not connect: %s", p->msg); return buf;
+	case P_MALFORMED: snprintf(buf, sizeof buf, "the answer is not TLS: %s", p->msg); return buf;
+	case P_ERROR: snprintf(buf, sizeof buf, "%s", p->msg); return buf;
+	default: return p->msg;
+	}
+}
+
+/* Offers offer[] repeatedly, striking out each suite chosen.  Returns the
+ * first probe's outcome; found[] gets the accepted suites in the order chosen. */
+static enum probe_outcome eliminate(struct scan_target *t, enum ts_scan_version v,
+                                    const uint16_t *offer_in, size_t n_offer, uint16_t *found,
+                                    size_t *n_found, size_t cap)
+{
+	uint16_t *offer = malloc((n_offer + 1) * sizeof *offer);
+	if (offer == NULL)
+		return P_ERROR;
+	memcpy(offer, offer_in, n_offer * sizeof *offer);
+	enum probe_outcome first = 0;
+	uint16_t code = version_codes[v];
+	for (size_t round = 0; n_offer > 0 && *n_found < cap; round++) {
+		struct probe p;
+		probe_init(&p);
+		if (v == TS_SV_TLS13)
+			spec13(&p.spec, offer, n_offer);
+		else
+			spec12(&p.spec, code, offer, n_offer);
+		p.stop = STOP_HELLO;
+		enum probe_outcome o = probe_run(t, &p);
+		if (round == 0)
+			first = o;
+		bool accepted = o == P_HELLO && p.version == code && in_list(offer, n_offer, p.suite);
+		if (o == P_HELLO && p.version == code && !accepted && round == 0)
+			note(t, "%s: the server chose %s, which was not offered", version_names[v],
+			     ts_suite_name(p.suite));
+		if (round > 0 && hostile(o))
+			note(t, "%s: suite enumeration stopped early: %s", version_names[v],
+			     outcome_words(&p));
+		if (accepted && *n_found < cap) {
+			found[(*n_found)++] = p.suite;
+			n_offer = remove_from(offer, n_offer, p.suite);
+		}
+		probe_clear(&p);
+		if (!accepted)
+			break;
+	}
+	free(offer);
+	return first;
+}
+
+/* A part of the offer eliminated on its own thread (client-order servers:
+ * the order is ours, so disjoint parts can be eliminated at once). */
+struct part {
+	struct scan_target *t;
+	enum ts_scan_version v;
+	const uint16_t *offer;
+	size_t n_offer;
+	uint16_t found[TS_SCAN_MAX_SUITES];
+	size_t n_found;
+	uv_thread_t th;
+	bool started;
+};
+
+static void part_main(void *arg)
+{
+	struct part *p = arg;
+	eliminate(p->t, p->v, p->offer, p->n_offer, p->found, &p->n_found, TS_SCAN_MAX_SUITES);
+}
+
+static int by_code(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static void task_groups13(struct scan_target *t, int arg);
+static void task_sigalgs13(struct scan_target *t, int arg);
+static void run_tls12_tasks(struct scan_target *t);
+
+static void task_suites(struct scan_target *t, int arg)
+{
+	enum ts_scan_version v = (enum ts_scan_version)arg;
+	struct ts_scan_result *r = t->res;
+	uint16_t offer[TS_SCAN_MAX_SUITES];
+	size_t n_offer = registry_suites(v == TS_SV_TLS13, offer, TS_SCAN_MAX_SUITES);
+	uint16_t *found = r->suites[v];
+	size_t *n_found = &r->n_suites[v];
+	/* first the whole registry, then the whole registry reversed: the same
+	 * choice means the server orders; another means it follows us */
+	enum probe_outcome first = eliminate(t, v, offer, n_offer, found, n_found, 1);
+	if (*n_found == 1 && n_offer > 1) {
+		uint16_t rev[TS_SCAN_MAX_SUITES], second[1];
+		size_t n_second = 0;
+		for (size_t i = 0; i < n_offer; i++)
+			rev[i] = offer[n_offer - 1 - i];
+		eliminate(t, v, rev, n_offer, second, &n_second, 1);
+		size_t rest = remove_from(offer, n_offer, found[0]);
+		if (n_second == 1 && second[0] != found[0]) {
+			r->server_order[v] = TS_NO;
+			found[(*n_found)++] = second[0];
+			rest = remove_from(offer, rest, second[0]);
+			struct part parts[4];
+			size_t n_parts = rest >= 16 ? 4 : 1, per = (rest + n_parts - 1) / n_parts;
+			for (size_t i = 0; i < n_parts; i++) {
+				size_t off = i * per;
+				parts[i] = (struct part){ .t = t, .v = v, .offer = offer + off,
+				                          .n_offer = off < rest ? (rest - off < per ? rest - off : per) : 0 };
+				parts[i].started = i > 0 && uv_thread_create(&parts[i].th, part_main, &parts[i]) == 0;
+			}
+			for (size_t i = 0; i < n_parts; i++)
+				if (!parts[i].started)
+					part_main(&parts[i]);
+			for (size_t i = 0; i < n_parts; i++) {
+				if (parts[i].started)
+					uv_thread_join(&parts[i].th);
+				for (size_t k = 0; k < parts[i].n_found && *n_found < TS_SCAN_MAX_SUITES; k++)
+					found[(*n_found)++] = parts[i].found[k];
+			}
+			/* the client's order: the registry's */
+			qsort(found, *n_found, sizeof found[0], by_code);
+		} else {
+			if (n_second == 1)
+				r->server_order[v] = TS_YES;
+			eliminate(t, v, offer, rest, found, n_found, TS_SCAN_MAX_SUITES);
+		}
+	}
+	if (*n_found == 0 && first == P_CLOSED && n_offer > 64) {
+		/* Some servers hang up on a hello with hundreds of suites: offer
+		 * them 64 at a time (the order across chunks is then unknown). */
+		for (size_t off = 0; off < n_offer; off += 64) {
+			size_t len = n_offer - off < 64 ? n_offer - off : 64;
+			enum probe_outcome o = eliminate(t, v, offer + off, len, found, n_found,
+			                                 TS_SCAN_MAX_SUITES);
+			if (hostile(o))
+				break;
+		}
+		if (*n_found > 0)
+			note(t, "%s: the server hangs up on a hello with %zu suites; offered 64 at a "
+			     "time", version_names[v], n_offer);
+	}
+	if (*n_found > 0) {
+		r->protocols[v] = TS_YES;
+	} else if (hostile(first)) {
+		r->protocols[v] = TS_UNKNOWN;
+		note(t, "%s: not known", version_names[v]);
+	} else {
+		r->protocols[v] = TS_NO;
+	}
+	if (hostile(first))
+		__atomic_store_n(&r->status, first == P_TIMEOUT ? TS_E_TIMEOUT
+		                 : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS, __ATOMIC_RELAXED);
+	/* what needs only TLS 1.3's answer starts now, beside the other versions */
+	if (v == TS_SV_TLS13 && *n_found > 0) {
+		task_groups13(t, 0);
+		task_sigalgs13(t, 0);
+	}
+	/* with TLS 1.2 accepted, the probes that use the best version up to 1.2
+	 * need nothing more from the other versions: start them now */
+	if (v == TS_SV_TLS12 && *n_found > 0)
+		run_tls12_tasks(t);
+}
+
+static void task_ssl2(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	struct probe p;
+	probe_init(&p);
+	p.spec.version = TS_SSL2;
+	enum probe_outcome o = probe_run(t, &p);
+	if (o == P_SSL2) {
+		r->protocols[TS_SV_SSL2] = p.n_ssl2_specs > 0 ? TS_YES : TS_NO;
+		r->n_ssl2_specs = p.n_ssl2_specs;
+		memcpy(r->ssl2_specs, p.ssl2_specs, p.n_ssl2_specs * sizeof p.ssl2_specs[0]);
+		if (p.n_ssl2_specs == 0)
+			note(t, "SSLv2: the server speaks SSLv2 but offers no cipher");
+	} else {
+		r->protocols[TS_SV_SSL2] = hostile(o) ? TS_UNKNOWN : TS_NO;
+	}
+	probe_clear(&p);
+}
+
+/* ---------------------------------------------------------------------------
+ * Phase 2. */
+
+/* Highest version <= TLS 1.2 with accepted suites, or -1. */
+static int best12(const struct ts_scan_result *r)
+{
+	for (int v = TS_SV_TLS12; v >= TS_SV_SSL3; v--)
+		if (r->n_suites[v] > 0)
+			return v;
+	return -1;
+}
+
+/* Accepted suites at version v matching a filter. */
+static size_t pick(const struct ts_scan_result *r, int v, uint16_t *out,
+                   bool (*want)(const struct ts_suite_info *, int), int arg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_suites[v]; i++) {
+		const struct ts_suite_info *s = ts_suite_by_code(r->suites[v][i]);
+		if (s != NULL && want(s, arg))
+			out[n++] = s->code;
+	}
+	return n;
+}
+
+static bool want_ecdhe(const struct ts_suite_info *s, int arg)
+{
+	(void)arg;
+	return s->kx == TS_KX_ECDHE;
+}
+
+static bool want_dhe(const struct ts_suite_info *s, int arg)
+{
+	(void)arg;
+	return s->kx == TS_KX_DHE;
+}
+
+static bool want_auth(const struct ts_suite_info *s, int auth)
+{
+	return (int)s->auth == auth && !s->anonymous;
+}
+
+static bool want_fs_auth(const struct ts_suite_info *s, int auth)
+{
+	return want_auth(s, auth) && (s->kx == TS_KX_ECDHE || s->kx == TS_KX_DHE);
+}
+
+static bool want_any(const struct ts_suite_info *s, int arg)
+{
+	(void)arg;
+	(void)s;
+	return true;
+}
+
+static void task_groups13(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	uint16_t offer[TS_SCAN_MAX_LIST];
+	size_t n = registry_groups(true, true, true, offer, TS_SCAN_MAX_LIST);
+	static const uint16_t no_share[1] = { 0 };
+	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
+		struct probe p;
+		probe_init(&p);
+		spec13(&p.spec, r->suites[TS_SV_TLS13], r->n_suites[TS_SV_TLS13]);
+		p.spec.groups = offer;
+		p.spec.n_groups = n;
+		p.spec.key_shares = no_share;   /* an empty key_share: the server must name its group */
+		p.spec.n_key_shares = 0;
+		enum probe_outcome o = probe_run(t, &p);
+		bool ok = o == P_HELLO && p.version == TS_TLS13 && p.group != 0 &&
+		          in_list(offer, n, p.group);
+		if (ok && r->n_groups13 < TS_SCAN_MAX_LIST) {
+			r->groups13[r->n_groups13++] = p.group;
+			n = remove_from(offer, n, p.group);
+		}
+		probe_clear(&p);
+		if (!ok)
+			break;
+	}
+}
+
+static void task_groups12(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	int v = best12(r);
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = v >= TS_SV_TLS10 ? pick(r, v, suites, want_ecdhe, 0) : 0;
+	if (ns == 0)
+		return;
+	uint16_t offer[TS_SCAN_MAX_LIST];
+	size_t n = registry_groups(true, false, false, offer, TS_SCAN_MAX_LIST);
+	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
+		struct probe p;
+		probe_init(&p);
+		spec12(&p.spec, version_codes[v], suites, ns);
+		p.spec.groups = offer;
+		p.spec.n_groups = n;
+		p.stop = STOP_DONE;
+		enum probe_outcome o = probe_run(t, &p);
+		bool ok = o == P_HELLO && p.have_ske && p.ske.kind == TS_SKE_ECDHE &&
+		          in_list(offer, n, p.ske.group);
+		if (ok && r->n_groups12 < TS_SCAN_MAX_LIST) {
+			r->groups12[r->n_groups12++] = p.ske.group;
+			n = remove_from(offer, n, p.ske.group);
+		}
+		probe_clear(&p);
+		if (!ok)
+			break;
+	}
+}
+
+static void task_dh(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	int v = best12(r);
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = v >= 0 ? pick(r, v, suites, want_dhe, 0) : 0;
+	if (ns == 0)
+		return;
+	struct probe p;
+	probe_init(&p);
+	spec12(&p.spec, version_codes[v], suites, ns);
+	p.spec.groups = NULL;   /* no ffdhe offer: see the group the server picks itself */
+	p.spec.n_groups = 0;
+	p.stop = STOP_DONE;
+	if (probe_run(t, &p) == P_HELLO && p.have_ske && p.ske.kind == TS_SKE_DHE)
+		r->dh_bits = p.ske.dh_bits;
+	probe_clear(&p);
+}
+
+/* The schemes one key type signs with, in the server's order. */
+static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size_t *n_found)
+{
+	struct ts_scan_result *r = t->res;
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = pick(r, TS_SV_TLS12, suites, want_fs_auth, auth);
+	if (ns == 0)
+		return;
+	uint16_t offer[TS_SCAN_MAX_LIST];
+	size_t n = registry_sigalgs(offer, TS_SCAN_MAX_LIST);
+	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
+		struct probe p;
+		probe_init(&p);
+		spec12(&p.spec, TS_TLS12, suites, ns);
+		p.spec.sigalgs = offer;
+		p.spec.n_sigalgs = n;
+		p.stop = STOP_DONE;
+		enum probe_outcome o = probe_run(t, &p);
+		bool ok = o == P_HELLO && p.have_ske && p.ske.has_sigalg &&
+		          in_list(offer, n, p.ske.sigalg);
+		if (ok) {
+			if (*n_found < TS_SCAN_MAX_LIST)
+				found[(*n_found)++] = p.ske.sigalg;
+			n = remove_from(offer, n, p.ske.sigalg);
+		}
+		probe_clear(&p);
+		if (!ok)
+			break;
+	}
+}
+
+struct sig12_part {
+	struct scan_target *t;
+	int auth;
+	uint16_t found[TS_SCAN_MAX_LIST];
+	size_t n_found;
+	uv_thread_t th;
+	bool started;
+};
+
+static void sig12_main(void *arg)
+{
+	struct sig12_part *p = arg;
+	sigalgs12_for(p->t, p->auth, p->found, &p->n_found);
+}
+
+/* One elimination per key type (RSA, ECDSA, DSS), side by side. */
+static void task_sigalgs12(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	if (r->n_suites[TS_SV_TLS12] == 0)
+		return;
+	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
+	struct sig12_part parts[3];
+	for (size_t a = 0; a < 3; a++) {
+		parts[a] = (struct sig12_part){ .t = t, .auth = auths[a] };
+		parts[a].started = a > 0 && uv_thread_create(&parts[a].th, sig12_main, &parts[a]) == 0;
+	}
+	for (size_t a = 0; a < 3; a++)
+		if (!parts[a].started)
+			sig12_main(&parts[a]);
+	for (size_t a = 0; a < 3; a++) {
+		if (parts[a].started)
+			uv_thread_join(&parts[a].th);
+		for (size_t i = 0; i < parts[a].n_found; i++)
+			if (!in_list(r->sigalgs12, r->n_sigalgs12, parts[a].found[i]) &&
+			    r->n_sigalgs12 < TS_SCAN_MAX_LIST)
+				r->sigalgs12[r->n_sigalgs12++] = parts[a].found[i];
+	}
+}
+
+/* TLS 1.3 hides the chosen scheme in the encrypted CertificateVerify, so each
+ * scheme is offered alone: a server with no key for it refuses the hello. */
+static const uint16_t sigalgs13_candidates[] = {
+	0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0807, 0x0808,
+	0x0809, 0x080a, 0x080b, 0x081a, 0x081b, 0x081c,
+};
+
+struct sig13_state {
+	struct scan_target *t;
+	uv_mutex_t lock;
+	size_t next;
+	bool ok[sizeof sigalgs13_candidates / sizeof sigalgs13_candidates[0]];
+};
+
+static void sig13_worker(void *arg)
+{
+	struct sig13_state *s = arg;
+	struct ts_scan_result *r = s->t->res;
+	for (;;) {
+		uv_mutex_lock(&s->lock);
+		size_t i = s->next++;
+		uv_mutex_unlock(&s->lock);
+		if (i >= sizeof sigalgs13_candidates / sizeof sigalgs13_candidates[0])
+			return;
+		struct probe p;
+		probe_init(&p);
+		spec13(&p.spec, r->suites[TS_SV_TLS13], r->n_suites[TS_SV_TLS13]);
+		p.spec.sigalgs = &sigalgs13_candidates[i];
+		p.spec.n_sigalgs = 1;
+		if (probe_run(s->t, &p) == P_HELLO && p.version == TS_TLS13 && !p.is_hrr)
+			s->ok[i] = true;
+		probe_clear(&p);
+	}
+}
+
+static void task_sigalgs13(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	if (r->n_suites[TS_SV_TLS13] == 0)
+		return;
+	struct sig13_state s = { .t = t };
+	uv_mutex_init(&s.lock);
+	uv_thread_t th[2];
+	int nth = 0;
+	for (; nth < 2; nth++)
+		if (uv_thread_create(&th[nth], sig13_worker, &s) != 0)
+			break;
+	sig13_worker(&s);
+	for (int i = 0; i < nth; i++)
+		uv_thread_join(&th[i]);
+	uv_mutex_destroy(&s.lock);
+	for (size_t i = 0; i < sizeof s.ok / sizeof s.ok[0]; i++)
+		if (s.ok[i] && r->n_sigalgs13 < TS_SCAN_MAX_LIST)
+			r->sigalgs13[r->n_sigalgs13++] = sigalgs13_candidates[i];
+}
+
+static struct ts_trust *g_trust;
+static int g_trust_rc;
+static struct ts_error g_trust_err;
+static uv_mutex_t g_trust_lock;
+
+static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uint8_t *const *ders,
+                        const size_t *lens, size_t n)
+{
+	struct ts_error err = { 0 };
+	if (ts_cert_info_from_der(ders[0], lens[0], &c->leaf, &err) != 0) {
+		snprintf(c->verify_error, sizeof c->verify_error, "%s", err.msg);
+		return;
+	}
+	c->chain_len = n;
+	int64_t now = (int64_t)time(NULL);
+	c->expired = c->leaf.not_after < now;
+	c->not_yet_valid = c->leaf.not_before > now;
+	if (g_trust == NULL) {
+		snprintf(c->verify_error, sizeof c->verify_error, "%s", g_trust_err.msg);
+		return;
+	}
+	struct ts_verify_options vo = { .name = t->opt->server_name != NULL ? t->opt->server_name
+	                                                                     : t->host };
+	struct ts_verify_result vr;
+	memset(&vr, 0, sizeof vr);
+	uv_mutex_lock(&g_trust_lock);
+	int rc = ts_cert_verify_der(g_trust, ders, lens, n, &vo, &vr, &err);
+	uv_mutex_unlock(&g_trust_lock);
+	c->trusted = vr.trusted;
+	c->name_match = vr.hostname_match;
+	if (rc == TS_OK || rc == TS_E_VERIFY)
+		snprintf(c->verify_error, sizeof c->verify_error, "%s", vr.error);
+	else
+		snprintf(c->verify_error, sizeof c->verify_error, "%s", err.msg);
+	ts_verify_result_clear(&vr);
+}
+
+/* One hello per key type (RSA, ECDSA, DSS suites only) draws out each
+ * certificate; the same hellos ask for OCSP, a ticket, secure renegotiation,
+ * heartbeats and DEFLATE, and the first one tries Heartbleed. */
+static void task_certs(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	int v = best12(r);
+	if (v < 0) {
+		return;   /* TLS 1.3 only: task_conn gets the certificate */
+	}
+	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
+	static const char *const auth_names[] = { "RSA", "ECDSA", "DSS" };
+	bool first = true;
+	for (size_t a = 0; a < sizeof auths / sizeof auths[0]; a++) {
+		uint16_t suites[TS_SCAN_MAX_SUITES];
+		size_t ns = pick(r, v, suites, want_auth, auths[a]);
+		if (ns == 0)
+			continue;
+		struct probe p;
+		probe_init(&p);
+		spec12(&p.spec, version_codes[v], suites, ns);
+		if (v >= TS_SV_TLS10) {
+			p.spec.status_request = true;
+			p.spec.session_ticket = true;
+			p.spec.heartbeat = true;
+		}
+		p.deflate = true;
+		p.stop = STOP_DONE;
+		p.after = first && v >= TS_SV_TLS10 ? AFTER_HEARTBLEED : AFTER_NONE;
+		enum probe_outcome o = probe_run(t, &p);
+		if (o == P_HELLO) {
+			if (v >= TS_SV_TLS10) {
+				r->secure_renegotiation = p.has_reneg ? TS_YES : TS_NO;
+				if (r->ocsp_stapling != TS_YES)
+					r->ocsp_stapling = p.cert_status ? TS_YES : TS_NO;
+				if (r->session_ticket != TS_YES)
+					r->session_ticket = p.has_ticket ? TS_YES : TS_NO;
+				if (r->heartbeat != TS_YES)
+					r->heartbeat = p.has_heartbeat ? TS_YES : TS_NO;
+			}
+			if (r->compression != TS_YES)
+				r->compression = p.compression != 0 ? TS_YES : TS_NO;
+			if (r->session_id != TS_YES)
+				r->session_id = p.session_id_len > 0 ? TS_YES : TS_NO;
+			if (first && p.after == AFTER_HEARTBLEED && p.hello_done)
+				r->heartbleed = p.after_result;
+			first = false;
+			if (p.n_certs > 0 && r->n_certs < TS_SCAN_MAX_CERTS) {
+				/* the same certificate for two key types is shown once */
+				struct ts_scan_cert *c = &r->certs[r->n_certs];
+				memset(c, 0, sizeof *c);
+				snprintf(c->auth, sizeof c->auth, "%s", auth_names[a]);
+				verify_cert(t, c, (const uint8_t *const *)p.certs, p.cert_lens, p.n_certs);
+				bool dup = false;
+				for (size_t i = 0; i < r->n_certs; i++)
+					if (strcmp(r->certs[i].leaf.sha256, c->leaf.sha256) == 0)
+						dup = true;
+				if (dup)
+					ts_cert_info_clear(&c->leaf);
+				else
+					r->n_certs++;
+			}
+		} else {
+			note(t, "certificate (%s): %s", auth_names[a], outcome_words(&p));
+		}
+		probe_clear(&p);
+	}
+}
+
+/* Complete handshakes through conn.h: the certificate of a TLS 1.3-only
+ * server (encrypted on the wire), HSTS on an HTTPS target, and whether a
+ * second handshake resumes the first. */
+static int conn_once(struct scan_target *t, struct ts_config *cfg, bool http, bool *resumed,
+                     bool keep_cert)
+{
+	struct ts_scan_result *r = t->res;
+	char msg[TS_ERROR_MSG_MAX + 128];
+	int fd = -1;
+	int rc = scan_connect(t, &fd, msg, sizeof msg);
+	if (rc != TS_OK) {
+		note(t, "complete handshake: %s", msg);
+		return rc;
+	}
+	struct ts_conn *c = ts_conn_client(cfg);
+	const char *name = t->sni != NULL ? t->sni : t->host;
+	if (c == NULL || (rc = ts_conn_set_fd(c, fd, name)) != TS_OK ||
+	    (rc = ts_conn_handshake(c)) != TS_OK) {
+		note(t, "complete handshake (OpenSSL): %s", c != NULL ? ts_conn_error(c) : "no memory");
+		ts_conn_free(c);
+		scan_release(t, fd);
+		return rc != TS_OK ? rc : TS_E_NOMEM;
+	}
+	*resumed = ts_conn_resumed(c);
+	if (keep_cert) {
+		const uint8_t *const *ders;
+		const size_t *lens;
+		size_t n = ts_conn_peer_chain(c, &ders, &lens);
+		if (n > 0) {
+			struct ts_scan_cert *sc = &t->conn_cert;
+			memset(sc, 0, sizeof *sc);
+			snprintf(sc->auth, sizeof sc->auth, "%s",
+			         strcmp(ts_conn_protocol(c), "TLSv1.3") == 0 ? "TLS1.3" : "any");
+			verify_cert(t, sc, ders, lens, n);
+			t->have_conn_cert = true;
+		}
+		size_t olen = 0;
+		t->conn_ocsp = ts_conn_ocsp_response(c, &olen) != NULL ? TS_YES : TS_NO;
+	}
+	if (http) {
+		char req[TS_HOST_MAX + 96];
+		int len = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+		                   name);
+		char buf[16384];
+		size_t got = 0;
+		if (ts_conn_write(c, req, (size_t)len) == len) {
+			while (got < sizeof buf - 1) {
+				ssize_t n = ts_conn_read(c, buf + got, sizeof buf - 1 - got);
+				if (n <= 0)
+					break;
+				got += (size_t)n;
+				buf[got] = '\0';
+				if (strstr(buf, "\r\n\r\n") != NULL)
+					break;
+			}
+		}
+		buf[got] = '\0';
+		char *end = strstr(buf, "\r\n\r\n");
+		if (got > 0 && strncmp(buf, "HTTP/", 5) == 0 && end != NULL) {
+			*end = '\0';
+			const char *h = strcasestr(buf, "\nStrict-Transport-Security:");
+			r->hsts = h != NULL ? TS_YES : TS_NO;
+			if (h != NULL) {
+				h += strlen("\nStrict-Transport-Security:");
+				while (*h == ' ')
+					h++;
+				size_t l = strcspn(h, "\r\n");
+				snprintf(r->hsts_value, sizeof r->hsts_value, "%.*s", (int)l, h);
+			}
+		} else if (got > 0) {
+			note(t, "HSTS: the server did not answer GET / with HTTP");
+		}
+	}
+	ts_conn_free(c);
+	scan_release(t, fd);
+	return TS_OK;
+}
+
+static ssize_t no_io(void *arg, void *buf, size_t len)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+	return TS_E_WANT_READ;
+}
+
+static ssize_t no_io_w(void *arg, const void *buf, size_t len)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+	return TS_E_WANT_WRITE;
+}
+
+static void task_conn(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	struct ts_config *cfg = ts_config_new();
+	if (cfg == NULL)
+		return;
+	ts_config_insecure_noverifycert(cfg);
+	ts_config_insecure_noverifyname(cfg);
+	ts_config_insecure_noverifytime(cfg);
+	ts_config_insecure_legacy_protocols(cfg);
+	ts_config_set_ciphers(cfg, "ALL:COMPLEMENTOFDEFAULT:@SECLEVEL=0");
+	ts_config_set_session_cache(cfg, true);
+	ts_config_set_timeout(cfg, t->opt->timeout_ms);
+	/* OpenSSL's context (and the trust store) is built with the first conn:
+	 * build it now, not while a connection is open and the server waits
+	 * (a single-threaded server would stall every other probe) */
+	struct ts_conn *warm = ts_conn_client(cfg);
+	if (warm != NULL)
+		ts_conn_set_callbacks(warm, no_io, no_io_w, NULL, "warm.invalid");
+	ts_conn_free(warm);
+	bool http = t->starttls == TS_STARTTLS_NONE;
+	bool resumed = false;
+	if (t->opt->ca_path != NULL)
+		ts_config_set_ca_path(cfg, t->opt->ca_path);   /* cheaper than the system store */
+	if (conn_once(t, cfg, http, &resumed, true) == TS_OK &&
+	    conn_once(t, cfg, false, &resumed, false) == TS_OK)
+		r->resumption = resumed ? TS_YES : TS_NO;
+	ts_config_free(cfg);
+}
+
+static void task_fallback(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	int high = -1, low = -1;
+	for (int v = TS_SV_TLS13; v >= TS_SV_SSL3; v--)
+		if (r->n_suites[v] > 0) {
+			if (high < 0)
+				high = v;
+			else if (low < 0)
+				low = v;
+		}
+	if (low < 0)
+		return;
+	uint16_t suites[TS_SCAN_MAX_SUITES + 1];
+	size_t ns = pick(r, low, suites, want_any, 0);
+	suites[ns++] = 0x5600;   /* TLS_FALLBACK_SCSV */
+	struct probe p;
+	probe_init(&p);
+	spec12(&p.spec, version_codes[low], suites, ns);
+	enum probe_outcome o = probe_run(t, &p);
+	if (o == P_ALERT && p.alert.description == 86)
+		r->fallback_scsv = TS_YES;
+	else if (o == P_HELLO)
+		r->fallback_scsv = TS_NO;
+	probe_clear(&p);
+}
+
+static void task_ccs(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	int v = best12(r);
+	if (v < TS_SV_TLS10)
+		return;
+	struct probe p;
+	probe_init(&p);
+	spec12(&p.spec, version_codes[v], r->suites[v], r->n_suites[v]);
+	p.stop = STOP_DONE;
+	p.after = AFTER_CCS;
+	if (probe_run(t, &p) == P_HELLO && p.hello_done)
+		r->ccs_injection = p.after_result;
+	probe_clear(&p);
+}
+
+static void task_alpn(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	int v = best12(r);
+	if (v < TS_SV_TLS10)
+		return;
+	const char *offer[] = { "h2", "http/1.1", "http/1.0", "spdy/3.1", "h3", "imap", "pop3",
+	                        "smtp", "xmpp-client", "acme-tls/1" };
+	size_t n = sizeof offer / sizeof offer[0];
+	r->alpn_tested = TS_YES;
+	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_ALPN; round++) {
+		struct probe p;
+		probe_init(&p);
+		spec12(&p.spec, version_codes[v], r->suites[v], r->n_suites[v]);
+		p.spec.alpn = offer;
+		p.spec.n_alpn = n;
+		bool ok = probe_run(t, &p) == P_HELLO && p.alpn[0] != '\0';
+		if (ok) {
+			snprintf(r->alpn[r->n_alpn++], sizeof r->alpn[0], "%s", p.alpn);
+			size_t j = 0;
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(offer[i], p.alpn) != 0)
+					offer[j++] = offer[i];
+			ok = j < n;
+			n = j;
+		}
+		probe_clear(&p);
+		if (!ok)
+			break;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Running tasks on threads. */
+
+typedef void (*task_fn)(struct scan_target *t, int arg);
+struct task {
+	task_fn fn;
+	int arg;
+	struct scan_target *t;
+	uv_thread_t th;
+	bool started;
+};
+
+static void task_main(void *arg)
+{
+	struct task *k = arg;
+	k->fn(k->t, k->arg);
+}
+
+static void run_tasks(struct task *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		k[i].started = uv_thread_create(&k[i].th, task_main, &k[i]) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k[i].started)
+			uv_thread_join(&k[i].th);
+		else
+			k[i].fn(k[i].t, k[i].arg);
+	}
+}
+
+static void run_tls12_tasks(struct scan_target *t)
+{
+	struct task k[] = {
+		{ .fn = task_certs, .t = t },
+		{ .fn = task_groups12, .t = t },
+		{ .fn = task_sigalgs12, .t = t },
+		{ .fn = task_dh, .t = t },
+		{ .fn = task_ccs, .t = t },
+		{ .fn = task_alpn, .t = t },
+	};
+	run_tasks(k, sizeof k / sizeof k[0]);
+}
+
+static void scan_one(const char *target, const struct ts_scan_options *opt,
+                     struct ts_scan_result *r)
+{
+	uint64_t t0 = ts_monotonic_ns();
+	struct scan_target t;
+	memset(&t, 0, sizeof t);
+	t.opt = opt;
+	t.res = r;
+	struct ts_error err = { 0 };
+	int rc = ts_parse_hostport(target, 443, t.host, &t.port, &err);
+	if (rc == TS_OK)
+		rc = ts_resolve(t.host, t.port, AF_UNSPEC, opt->timeout_ms, &t.addrs, &err);
+	if (rc == TS_OK) {
+		/* the first address that accepts is the one scanned */
+		int fd;
+		size_t which = 0;
+		r->connections++;
+		rc = ts_connect(&t.addrs, opt->timeout_ms, &fd, &which, &err);
+		if (rc == TS_OK) {
+			close(fd);
+			t.addrs.addr[0] = t.addrs.addr[which];
+			t.addrs.n = 1;
+			ts_addr_format(&t.addrs.addr[0], r->address);
+		}
+	}
+	if (rc != TS_OK) {
+		r->status = rc;
+		snprintf(r->error, sizeof r->error, "%s", err.msg);
+		r->elapsed_ms = (ts_monotonic_ns() - t0) / 1000000u;
+		return;
+	}
+	t.sni = opt->server_name != NULL ? opt->server_name
+	      : ts_is_ip_literal(t.host) ? NULL : t.host;
+	t.starttls = opt->starttls_set ? opt->starttls : ts_starttls_for_port(t.port);
+	t.conn_ocsp = TS_UNKNOWN;
+	uv_sem_init(&t.budget, (unsigned)opt->max_connections);
+	uv_mutex_init(&t.lock);
+
+	struct task p1[TS_SV_COUNT + 2];
+	size_t n1 = 0;
+	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS12, .t = &t };
+	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS13, .t = &t };
+	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS11, .t = &t };
+	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS10, .t = &t };
+	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_SSL3, .t = &t };
+	p1[n1++] = (struct task){ .fn = task_ssl2, .arg = 0, .t = &t };
+	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no suite */
+	p1[n1++] = (struct task){ .fn = task_conn, .arg = 0, .t = &t };
+	run_tasks(p1, n1);
+
+	bool any = false;
+	for (int v = 0; v < TS_SV_COUNT; v++)
+		if (r->protocols[v] == TS_YES)
+			any = true;
+	if (any) {
+		r->status = TS_OK;
+		if (r->n_suites[TS_SV_TLS12] == 0)
+			run_tls12_tasks(&t);   /* else they ran beside phase 1 */
+		task_fallback(&t, 0);
+		/* a TLS 1.3-only server showed its certificate only to the complete handshake */
+		if (r->n_certs == 0 && t.have_conn_cert) {
+			r->certs[0] = t.conn_cert;
+			r->n_certs = 1;
+			t.have_conn_cert = false;
+		}
+		if (r->ocsp_stapling == TS_UNKNOWN)
+			r->ocsp_stapling = t.conn_ocsp;
+	} else if (r->status == TS_OK) {
+		r->status = TS_E_TLS;
+		if (__atomic_load_n(&t.alerts, __ATOMIC_RELAXED) > 0)
+			snprintf(r->error, sizeof r->error, "the server refused every hello sent (alert %s)",
+			         ts_alert_name(__atomic_load_n(&t.last_alert, __ATOMIC_RELAXED)));
+		else
+			snprintf(r->error, sizeof r->error,
+			         "the server closed every connection without answering the hello");
+	} else {
+		snprintf(r->error, sizeof r->error, "%s%s%.400s",
+		         r->status == TS_E_TIMEOUT ? "the server did not answer any hello in time"
+		         : r->status == TS_E_CONNECT ? "connections to the server failed"
+		         : "the server answered hellos with bytes that are not TLS",
+		         t.first_error[0] && r->status != TS_E_TIMEOUT ? ": " : "",
+		         r->status != TS_E_TIMEOUT ? t.first_error : "");
+	}
+	unsigned refused = __atomic_load_n(&t.refusals, __ATOMIC_RELAXED);
+	if (refused > 0)
+		note(&t, "%u connection attempts were refused or reset; retried after a pause", refused);
+	r->connections += __atomic_load_n(&t.connections, __ATOMIC_RELAXED);
+	if (t.have_conn_cert)
+		ts_cert_info_clear(&t.conn_cert.leaf);
+	uv_sem_destroy(&t.budget);
+	uv_mutex_destroy(&t.lock);
+	ts_scan_findings(r, (int64_t)time(NULL));
+	r->elapsed_ms = (ts_monotonic_ns() - t0) / 1000000u;
+}
+
+/* ---------------------------------------------------------------------------
+ * Many targets. */
+
+struct runner {
+	const char *const *targets;
+	size_t n, next, done;
+	const struct ts_scan_options *opt;
+	struct ts_scan_result *results;
+	ts_scan_progress_fn progress;
+	void *ud;
+	uv_mutex_t lock;
+};
+
+static void runner_main(void *arg)
+{
+	struct runner *ru = arg;
+	for (;;) {
+		uv_mutex_lock(&ru->lock);
+		size_t i = ru->next++;
+		uv_mutex_unlock(&ru->lock);
+		if (i >= ru->n)
+			return;
+		scan_one(ru->targets[i], ru->opt, &ru->results[i]);
+		uv_mutex_lock(&ru->lock);
+		ru->done++;
+		if (ru->progress != NULL)
+			ru->progress(ru->ud, ru->done, ru->n, &ru->results[i]);
+		uv_mutex_unlock(&ru->lock);
+	}
+}
+
+static uv_once_t trust_once = UV_ONCE_INIT;
+static void trust_lock_init(void)
+{
+	uv_mutex_init(&g_trust_lock);
+}
+
+int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_options *in,
+                struct ts_scan_result *results, ts_scan_progress_fn progress, void *ud,
+                struct ts_error *err)
+{
+	struct ts_scan_options opt = *in;
+	if (opt.max_connections <= 0)
+		opt.max_connections = 4;
+	if (opt.max_connections > 64)
+		return ts_error_set(err, TS_E_INVALID, "max connections: wanted 1..64, got %d",
+		                    opt.max_connections);
+	if (opt.max_targets <= 0)
+		opt.max_targets = 8;
+	if (opt.timeout_ms <= 0)
+		opt.timeout_ms = 5000;
+	for (size_t i = 0; i < n; i++) {
+		memset(&results[i], 0, sizeof results[i]);
+		snprintf(results[i].target, sizeof results[i].target, "%s", targets[i]);
+		for (int v = 0; v < TS_SV_COUNT; v++) {
+			results[i].protocols[v] = TS_UNKNOWN;
+			results[i].server_order[v] = TS_UNKNOWN;
+		}
+		struct ts_scan_result *r = &results[i];
+		r->secure_renegotiation = r->compression = r->fallback_scsv = TS_UNKNOWN;
+		r->session_id = r->session_ticket = r->ocsp_stapling = TS_UNKNOWN;
+		r->heartbeat = r->heartbleed = r->ccs_injection = r->alpn_tested = TS_UNKNOWN;
+		r->resumption = r->hsts = TS_UNKNOWN;
+	}
+	uv_once(&trust_once, trust_lock_init);
+	uv_mutex_lock(&g_trust_lock);
+	ts_trust_free(g_trust);
+	g_trust = NULL;
+	g_trust_rc = ts_trust_new(opt.ca_path, &g_trust, &g_trust_err);
+	uv_mutex_unlock(&g_trust_lock);
+	if (g_trust_rc != TS_OK && opt.ca_path != NULL) {
+		ts_error_set(err, g_trust_rc, "%s", g_trust_err.msg);
+		return g_trust_rc;
+	}
+
+	struct runner ru = { .targets = targets, .n = n, .opt = &opt, .results = results,
+	                     .progress = progress, .ud = ud };
+	uv_mutex_init(&ru.lock);
+	size_t nth = (size_t)opt.max_targets < n ? (size_t)opt.max_targets : n;
+	uv_thread_t *th = calloc(nth > 0 ? nth : 1, sizeof *th);
+	size_t started = 0;
+	if (th != NULL)
+		for (; started + 1 < nth; started++)
+			if (uv_thread_create(&th[started], runner_main, &ru) != 0)
+				break;
+	runner_main(&ru);
+	for (size_t i = 0; i < started; i++)
+		uv_thread_join(&th[i]);
+	free(th);
+	uv_mutex_destroy(&ru.lock);
+	uv_mutex_lock(&g_trust_lock);
+	ts_trust_free(g_trust);
+	g_trust = NULL;
+	uv_mutex_unlock(&g_trust_lock);
+	return TS_OK;
+}
+
+void ts_scan_result_clear(struct ts_scan_result *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_certs; i++)
+		ts_cert_info_clear(&r->certs[i].leaf);
+	r->n_certs = 0;
+}

@@ -1,0 +1,92 @@
+/* Private sharing between lib/scan.c (planner) and lib/scan_probe.c (one
+ * connection: connect, preamble, hello, read the answer). */
+#ifndef TLSSCOPE_SCAN_INTERNAL_H
+#define TLSSCOPE_SCAN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "tlsscope/net.h"
+#include "tlsscope/scan.h"
+#include "tlsscope/wire.h"
+
+/* Everything the probes of one target share. */
+struct scan_target {
+	const struct ts_scan_options *opt;
+	struct ts_scan_result *res;
+	char host[TS_HOST_MAX];
+	const char *sni;                /* NULL for IP literals */
+	uint16_t port;
+	enum ts_starttls_proto starttls;
+	struct ts_addrlist addrs;       /* the one address that answered first */
+	uv_sem_t budget;                /* connections at a time */
+	uv_mutex_t lock;                /* res and notes */
+	unsigned connections;           /* atomic */
+	unsigned refusals;              /* atomic: refused/reset connects seen */
+	unsigned alerts;                /* atomic: hellos answered with an alert */
+	uint8_t last_alert;             /* the description of one of them */
+	struct ts_scan_cert conn_cert;  /* from the complete handshake (TLS 1.3-only servers) */
+	bool have_conn_cert;
+	enum ts_tri conn_ocsp;
+	char first_error[TS_ERROR_MSG_MAX];  /* the first failed connection's message (under lock) */
+};
+
+enum probe_outcome {
+	P_HELLO = 1,      /* a ServerHello (or HelloRetryRequest) */
+	P_SSL2,           /* an SSLv2 SERVER-HELLO */
+	P_ALERT,          /* an alert before any ServerHello */
+	P_CLOSED,         /* closed without a word */
+	P_TIMEOUT,        /* no answer in time */
+	P_CONNECT,        /* could not connect (or STARTTLS failed) */
+	P_MALFORMED,      /* bytes that are not TLS */
+	P_ERROR,          /* we could not build the hello */
+};
+
+enum probe_stop { STOP_HELLO, STOP_DONE };
+enum probe_after { AFTER_NONE, AFTER_HEARTBLEED, AFTER_CCS };
+
+struct probe {
+	/* in */
+	struct ts_hello_spec spec;
+	bool deflate;                   /* offer DEFLATE compression too */
+	enum probe_stop stop;
+	enum probe_after after;
+	/* out */
+	enum probe_outcome outcome;
+	char msg[TS_ERROR_MSG_MAX + 128];
+	/* ServerHello facts */
+	uint16_t version, suite, group;
+	uint8_t compression;
+	bool is_hrr, has_reneg, has_ticket, has_status, has_heartbeat;
+	size_t session_id_len;
+	char alpn[32];
+	struct ts_alert alert;          /* P_ALERT, or an alert after the ServerHello */
+	bool alert_after_hello;
+	/* after ServerHello (TLS <= 1.2) */
+	uint8_t **certs;                /* DER copies, malloc'd; probe_clear frees */
+	size_t *cert_lens;
+	size_t n_certs;
+	bool have_ske;
+	struct { int kind; uint16_t group; int dh_bits; bool has_sigalg; uint16_t sigalg; } ske;
+	bool cert_status;               /* a CertificateStatus message */
+	bool hello_done;
+	/* SSLv2 */
+	uint32_t ssl2_specs[16];
+	size_t n_ssl2_specs;
+	/* AFTER_*: TS_YES vulnerable, TS_NO not, TS_UNKNOWN could not tell */
+	enum ts_tri after_result;
+};
+
+/* A connected socket (after the preamble) within t's budget, for a
+ * complete handshake through conn.h; scan_release gives the slot back and
+ * closes fd.  msg receives why it failed. */
+int scan_connect(struct scan_target *t, int *fd, char *msg, size_t size);
+void scan_release(struct scan_target *t, int fd);
+
+void probe_init(struct probe *p);
+void probe_clear(struct probe *p);
+/* One connection within t's budget.  Returns p->outcome. */
+enum probe_outcome probe_run(struct scan_target *t, struct probe *p);
+
+#endif

@@ -1,0 +1,436 @@
+/* One scanner connection: connect within the target's budget (backing off
+ * when refused), run the STARTTLS preamble, send one hand-built hello, and
+ * read the answer through the wire codec until the probe has what it came
+ * for.  Optionally one more step after ServerHelloDone (Heartbleed, CCS
+ * injection).  Every wait is bounded by the target's timeout. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scan_internal.h"
+#include "tlsscope/registry.h"
+#include "tlsscope/starttls.h"
+
+#define READ_CAP (512 * 1024)   /* bytes read from one answer, at most */
+#define CONNECT_RETRIES 3
+
+void probe_init(struct probe *p)
+{
+	memset(p, 0, sizeof *p);
+	p->after_result = TS_UNKNOWN;
+}
+
+void probe_clear(struct probe *p)
+{
+	for (size_t i = 0; i < p->n_certs; i++)
+		free(p->certs[i]);
+	free(p->certs);
+	free(p->cert_lens);
+	p->certs = NULL;
+	p->cert_lens = NULL;
+	p->n_certs = 0;
+}
+
+static uint64_t now_ms(void)
+{
+	return ts_monotonic_ns() / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Adds DEFLATE (1) before null in the compression list of a one-record
+ * ClientHello: three lengths grow by one. */
+static int add_deflate(struct ts_buf *b)
+{
+	if (b->len < 5 + 4 + 2 + 32 + 1)
+		return -1;
+	uint8_t *d = b->data;
+	size_t pos = 5 + 4 + 2 + 32;
+	pos += 1u + d[pos];                         /* session id */
+	if (pos + 2 > b->len)
+		return -1;
+	pos += 2u + (((size_t)d[pos] << 8) | d[pos + 1]);  /* suites */
+	if (pos + 1 > b->len)
+		return -1;
+	size_t rec_len = ((size_t)d[3] << 8) | d[4];
+	size_t hs_len = ((size_t)d[6] << 16) | ((size_t)d[7] << 8) | d[8];
+	if (rec_len + 5 != b->len || rec_len >= 16384 || d[pos] > 30)
+		return -1;
+	if (!ts_buf_reserve(b, 1))
+		return -1;
+	d = b->data;
+	memmove(d + pos + 2, d + pos + 1, b->len - pos - 1);
+	b->len++;
+	d[pos + 1] = 1;
+	d[pos]++;
+	rec_len++;
+	hs_len++;
+	d[3] = (uint8_t)(rec_len >> 8);
+	d[4] = (uint8_t)rec_len;
+	d[6] = (uint8_t)(hs_len >> 16);
+	d[7] = (uint8_t)(hs_len >> 8);
+	d[8] = (uint8_t)hs_len;
+	return 0;
+}
+
+/* Connects (with back-off on refusal) and runs the preamble. */
+static int open_conn(struct scan_target *t, struct probe *p, int *fd)
+{
+	struct ts_error err = { 0 };
+	int rc = TS_E_CONNECT;
+	for (int attempt = 0; attempt <= CONNECT_RETRIES; attempt++) {
+		if (attempt > 0)
+			sleep_ms(100u << attempt);
+		__atomic_add_fetch(&t->connections, 1, __ATOMIC_RELAXED);
+		size_t which;
+		rc = ts_connect(&t->addrs, t->opt->timeout_ms, fd, &which, &err);
+		if (rc == TS_OK)
+			break;
+		if (rc != TS_E_CONNECT)
+			break;
+		__atomic_add_fetch(&t->refusals, 1, __ATOMIC_RELAXED);
+	}
+	if (rc != TS_OK) {
+		snprintf(p->msg, sizeof p->msg, "%s", err.msg);
+		return rc;
+	}
+	if (t->starttls != TS_STARTTLS_NONE) {
+		struct ts_starttls_options so = { .host = t->sni != NULL ? t->sni : t->host,
+		                                  .timeout_ms = t->opt->timeout_ms };
+		rc = ts_starttls_run(*fd, t->starttls, &so, NULL, &err);
+		if (rc != TS_OK) {
+			snprintf(p->msg, sizeof p->msg, "STARTTLS (%s): %s",
+			         ts_starttls_name(t->starttls), err.msg);
+			close(*fd);
+			*fd = -1;
+			return rc;
+		}
+	}
+	return TS_OK;
+}
+
+int scan_connect(struct scan_target *t, int *fd, char *msg, size_t size)
+{
+	struct probe p;
+	probe_init(&p);
+	uv_sem_wait(&t->budget);
+	int rc = open_conn(t, &p, fd);
+	if (rc != TS_OK) {
+		snprintf(msg, size, "%s", p.msg);
+		uv_sem_post(&t->budget);
+	}
+	return rc;
+}
+
+void scan_release(struct scan_target *t, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	uv_sem_post(&t->budget);
+}
+
+static void keep_cert(struct probe *p, const uint8_t *der, size_t len)
+{
+	if (p->n_certs >= TS_MAX_CERTS)
+		return;
+	uint8_t **nc = realloc(p->certs, (p->n_certs + 1) * sizeof *nc);
+	if (nc == NULL)
+		return;
+	p->certs = nc;
+	size_t *nl = realloc(p->cert_lens, (p->n_certs + 1) * sizeof *nl);
+	if (nl == NULL)
+		return;
+	p->cert_lens = nl;
+	uint8_t *copy = malloc(len > 0 ? len : 1);
+	if (copy == NULL)
+		return;
+	memcpy(copy, der, len);
+	p->certs[p->n_certs] = copy;
+	p->cert_lens[p->n_certs] = len;
+	p->n_certs++;
+}
+
+/* 1: the probe has what it wanted; 0: keep reading; <0: malformed. */
+static int on_event(struct probe *p, const struct ts_tls_event *ev, bool *hello)
+{
+	struct ts_error err = { 0 };
+	struct ts_reader rd;
+	switch (ev->kind) {
+	case TS_EV_SSL2:
+		if (ev->hs_type == TS_SSL2_MT_SERVER_HELLO) {
+			struct ts_ssl2_server_hello *sh = calloc(1, sizeof *sh);
+			if (sh == NULL)
+				return -1;
+			ts_reader_init(&rd, ev->body, ev->body_len);
+			if (ts_parse_ssl2_server_hello(&rd, sh, &err) != 0) {
+				snprintf(p->msg, sizeof p->msg, "SSLv2 SERVER-HELLO: %s", err.msg);
+				free(sh);
+				return -1;
+			}
+			p->outcome = P_SSL2;
+			p->version = TS_SSL2;
+			for (size_t i = 0; i < sh->n_specs && p->n_ssl2_specs < 16; i++)
+				p->ssl2_specs[p->n_ssl2_specs++] = sh->specs[i];
+			if (sh->certificate.len > 0)
+				keep_cert(p, sh->certificate.p, sh->certificate.len);
+			free(sh);
+			return 1;
+		}
+		snprintf(p->msg, sizeof p->msg, "an SSLv2 message of type %d instead of SERVER-HELLO",
+		         ev->hs_type - 0x100);
+		return -1;
+	case TS_EV_ALERT:
+		p->alert = ev->alert;
+		if (*hello) {
+			p->alert_after_hello = true;
+		} else {
+			p->outcome = P_ALERT;
+			snprintf(p->msg, sizeof p->msg, "alert %s", ts_alert_name(ev->alert.description));
+		}
+		return 1;
+	case TS_EV_RECORD:
+		if (*hello && ev->encrypted)
+			return 1;
+		if (!*hello && ev->content_type == TS_CT_APPLICATION_DATA) {
+			snprintf(p->msg, sizeof p->msg, "application data before any ServerHello");
+			return -1;
+		}
+		return 0;
+	case TS_EV_HANDSHAKE:
+		break;
+	default:
+		return 0;
+	}
+	ts_reader_init(&rd, ev->body, ev->body_len);
+	if (ev->hs_type == TS_HS_SERVER_HELLO || ev->hs_type == TS_HS_HELLO_RETRY_REQUEST) {
+		if (*hello)
+			return 0;
+		struct ts_server_hello *sh = calloc(1, sizeof *sh);
+		if (sh == NULL)
+			return -1;
+		if (ts_parse_server_hello(&rd, sh, &err) != 0) {
+			snprintf(p->msg, sizeof p->msg, "ServerHello: %s", err.msg);
+			free(sh);
+			return -1;
+		}
+		*hello = true;
+		p->outcome = P_HELLO;
+		p->version = sh->selected_version;
+		p->suite = sh->suite;
+		p->group = sh->group;
+		p->compression = sh->compression;
+		p->is_hrr = sh->is_hrr;
+		p->has_reneg = sh->has_renegotiation_info;
+		p->has_ticket = sh->has_session_ticket;
+		p->has_status = sh->has_status_request;
+		p->has_heartbeat = sh->has_heartbeat;
+		p->session_id_len = sh->session_id.len;
+		if (sh->has_alpn && sh->alpn.len > 0 && sh->alpn.len < sizeof p->alpn) {
+			memcpy(p->alpn, sh->alpn.p, sh->alpn.len);
+			p->alpn[sh->alpn.len] = '\0';
+		}
+		free(sh);
+		if (p->stop == STOP_HELLO || p->is_hrr || p->version >= TS_TLS13 ||
+		    p->version < TS_SSL3)
+			return 1;
+		return 0;
+	}
+	if (!*hello)
+		return 0;
+	switch (ev->hs_type) {
+	case TS_HS_CERTIFICATE: {
+		struct ts_certificate_msg *cm = calloc(1, sizeof *cm);
+		if (cm == NULL)
+			return -1;
+		if (ts_parse_certificate(&rd, false, cm, &err) == 0) {
+			for (size_t i = 0; i < cm->n_certs; i++)
+				keep_cert(p, cm->certs[i].p, cm->certs[i].len);
+		} else {
+			snprintf(p->msg, sizeof p->msg, "Certificate: %s", err.msg);
+		}
+		free(cm);
+		return 0;
+	}
+	case TS_HS_SERVER_KEY_EXCHANGE: {
+		struct ts_server_key_exchange ske;
+		memset(&ske, 0, sizeof ske);
+		if (ts_parse_server_key_exchange(&rd, p->version, p->suite, &ske, &err) == 0) {
+			p->have_ske = true;
+			p->ske.kind = (int)ske.kind;
+			p->ske.group = ske.group;
+			p->ske.dh_bits = ske.dh_bits;
+			p->ske.has_sigalg = ske.has_sigalg;
+			p->ske.sigalg = ske.sigalg;
+		} else {
+			snprintf(p->msg, sizeof p->msg, "ServerKeyExchange: %s", err.msg);
+		}
+		return 0;
+	}
+	case TS_HS_CERTIFICATE_STATUS:
+		p->cert_status = true;
+		return 0;
+	case TS_HS_SERVER_HELLO_DONE:
+		p->hello_done = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* After ServerHelloDone: the first byte of the server's next record, or a
+ * code (TS_E_TIMEOUT, TS_E_CLOSED, TS_E_CONNECT). */
+static int next_record_type(int fd, int wait_ms)
+{
+	uint8_t b[5];
+	struct ts_error err = { 0 };
+	ssize_t n = ts_read_timeout(fd, b, sizeof b, wait_ms, &err);
+	if (n < 0)
+		return (int)n;
+	return b[0];
+}
+
+static void run_after(struct probe *p, int fd, const struct scan_target *t)
+{
+	struct ts_error err = { 0 };
+	uint16_t v = p->version;
+	int wait = t->opt->timeout_ms < 2000 ? t->opt->timeout_ms : 2000;
+	if (p->after == AFTER_HEARTBLEED) {
+		if (!p->has_heartbeat) {
+			p->after_result = TS_NO;
+			return;
+		}
+		/* A heartbeat request whose payload_length (16384) claims far more
+		 * than the zero bytes that follow: a patched server drops it. */
+		uint8_t hb[] = { TS_CT_HEARTBEAT, (uint8_t)(v >> 8), (uint8_t)v, 0, 3, 1, 0x40, 0x00 };
+		if (ts_write_all(fd, hb, sizeof hb, t->opt->timeout_ms, &err) != 0)
+			return;
+		int ty = next_record_type(fd, wait);
+		p->after_result = ty == TS_CT_HEARTBEAT ? TS_YES : TS_NO;
+		if (ty == TS_CT_HEARTBEAT)
+			snprintf(p->msg, sizeof p->msg,
+			         "answered a heartbeat that claimed 16384 bytes and carried none");
+		return;
+	}
+	if (p->after == AFTER_CCS) {
+		/* ChangeCipherSpec before any key exchange: a patched server alerts. */
+		uint8_t ccs[] = { TS_CT_CHANGE_CIPHER_SPEC, (uint8_t)(v >> 8), (uint8_t)v, 0, 1, 1 };
+		if (ts_write_all(fd, ccs, sizeof ccs, t->opt->timeout_ms, &err) != 0)
+			return;
+		int ty = next_record_type(fd, wait);
+		if (ty == TS_CT_ALERT || ty == TS_E_CLOSED || ty == TS_E_CONNECT) {
+			p->after_result = TS_NO;
+		} else if (ty == TS_E_TIMEOUT) {
+			p->after_result = TS_YES;
+			snprintf(p->msg, sizeof p->msg,
+			         "took a ChangeCipherSpec before the key exchange without an alert");
+		}
+	}
+}
+
+enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
+{
+	struct ts_error err = { 0 };
+	struct ts_buf out;
+	ts_buf_init(&out);
+	if (p->spec.server_name == NULL && p->spec.version != TS_SSL2)
+		p->spec.server_name = t->sni;
+	if (ts_build_client_hello(&p->spec, &out, &err) != 0 ||
+	    (p->deflate && add_deflate(&out) != 0)) {
+		p->outcome = P_ERROR;
+		snprintf(p->msg, sizeof p->msg, "building the hello: %s",
+		         err.msg[0] ? err.msg : "cannot add DEFLATE");
+		ts_buf_clear(&out);
+		return p->outcome;
+	}
+	uv_sem_wait(&t->budget);
+	int fd = -1;
+	if (open_conn(t, p, &fd) != TS_OK) {
+		p->outcome = P_CONNECT;
+		goto done;
+	}
+	if (ts_write_all(fd, out.data, out.len, t->opt->timeout_ms, &err) != 0) {
+		p->outcome = P_CLOSED;
+		snprintf(p->msg, sizeof p->msg, "sending the hello: %s", err.msg);
+		goto done;
+	}
+	struct ts_tls_stream st;
+	ts_tls_stream_init(&st, NULL);
+	bool hello = false;
+	size_t total = 0;
+	uint64_t deadline = now_ms() + (uint64_t)t->opt->timeout_ms;
+	uint8_t *buf = malloc(16384);
+	int fin = 0;
+	while (buf != NULL && fin == 0) {
+		struct ts_tls_event ev;
+		int rc;
+		while ((rc = ts_tls_stream_next(&st, &ev)) == 1) {
+			fin = on_event(p, &ev, &hello);
+			if (fin != 0)
+				break;
+		}
+		if (fin != 0)
+			break;
+		if (rc != TS_E_NEED_MORE) {
+			fin = -1;
+			snprintf(p->msg, sizeof p->msg, "%s", st.err.msg);
+			break;
+		}
+		uint64_t now = now_ms();
+		if (now >= deadline || total >= READ_CAP) {
+			rc = total >= READ_CAP ? TS_E_NOMEM : TS_E_TIMEOUT;
+		} else {
+			ssize_t n = ts_read_timeout(fd, buf, 16384, (int)(deadline - now), &err);
+			if (n > 0) {
+				total += (size_t)n;
+				if (ts_tls_stream_feed(&st, buf, (size_t)n) != 0) {
+					fin = -1;
+					snprintf(p->msg, sizeof p->msg, "the server sent more than %zu bytes "
+					         "without completing a message", st.lim.max_buffered);
+					break;
+				}
+				continue;
+			}
+			rc = (int)n;
+		}
+		/* the wait ended without what we wanted */
+		if (!hello) {
+			p->outcome = rc == TS_E_TIMEOUT ? P_TIMEOUT : P_CLOSED;
+			if (rc == TS_E_NOMEM)
+				p->outcome = P_MALFORMED;
+			snprintf(p->msg, sizeof p->msg, "%s",
+			         rc == TS_E_TIMEOUT ? "no answer in time"
+			         : rc == TS_E_NOMEM ? "too many bytes without an answer"
+			         : total > 0 ? "closed in the middle of a record" : err.msg);
+		}
+		fin = 2;
+	}
+	if (fin < 0 && !hello)
+		p->outcome = P_MALFORMED;
+	if (p->outcome == P_ALERT) {
+		__atomic_add_fetch(&t->alerts, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->last_alert, p->alert.description, __ATOMIC_RELAXED);
+	}
+	ts_tls_stream_clear(&st);
+	free(buf);
+	if (fin == 1 && hello && p->hello_done && p->after != AFTER_NONE)
+		run_after(p, fd, t);
+done:
+	if (p->outcome == P_CONNECT || p->outcome == P_MALFORMED) {
+		uv_mutex_lock(&t->lock);
+		if (t->first_error[0] == '\0')
+			snprintf(t->first_error, sizeof t->first_error, "%.500s", p->msg);
+		uv_mutex_unlock(&t->lock);
+	}
+	if (fd >= 0)
+		close(fd);
+	uv_sem_post(&t->budget);
+	ts_buf_clear(&out);
+	return p->outcome;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# tlsscope scan against scripted servers (tests/integration/scan_oldserver.py):
+# an old server (SSLv2, SSLv3, export suites, Heartbleed, CCS injection,
+# compression, no secure renegotiation), and hostile ones that send garbage,
+# close at once, stall, or announce a 16 MB message.  The scan must finish
+# with a clear note, never hang or crash.
+source "$(dirname "$0")/lib.sh"
+cd "$TS_TMP"
+
+"$TLSSCOPE" cert ca --dir ca >/dev/null
+"$TLSSCOPE" cert issue --ca ca --key rsa:1024 --out weak localhost 127.0.0.1 >/dev/null
+
+j() { jq -c "$2" "$1"; }
+same() {
+	local got; got=$(j "$2" "$3")
+	if [ "$got" = "$4" ]; then ok "$1"; else not_ok "$1"; diag "wanted $4"; diag "got    $got"; fi
+}
+"$TLSSCOPE" cert issue --ca ca --out good localhost 127.0.0.1 >/dev/null
+server() {   # server MODE [CERT KEY] -> sets $port
+	port=$(free_port)
+	python3 "$TS_ROOT/tests/integration/scan_oldserver.py" "$port" "$1" "${2:-weak.pem}" ${3:-} &
+	track $!
+	wait_port "$port"
+}
+
+SCAN_PEAK_FILE=$TS_TMP/peak.old server old
+run "$TLSSCOPE" scan --json --timeout 1 --ca ca/ca.pem "127.0.0.1:$port"
+echo "$OUT" >old.json
+expect "old: findings at high or above exit 1" 1
+same "old: protocols" old.json .protocols \
+	'{"ssl2":true,"ssl3":true,"tls1_0":true,"tls1_1":false,"tls1_2":false,"tls1_3":false}'
+same "old: SSLv2 ciphers from its SERVER-HELLO" old.json .ciphers.ssl2 \
+	'["SSL_CK_RC4_128_WITH_MD5","SSL_CK_RC4_128_EXPORT40_WITH_MD5","SSL_CK_DES_192_EDE3_CBC_WITH_MD5"]'
+same "old: SSLv3 suites in the server's order, export first" old.json .ciphers.ssl3 \
+	'["TLS_RSA_EXPORT_WITH_RC4_40_MD5","TLS_RSA_WITH_RC4_128_MD5","TLS_RSA_WITH_3DES_EDE_CBC_SHA","TLS_RSA_EXPORT_WITH_DES40_CBC_SHA","TLS_RSA_WITH_AES_128_CBC_SHA"]'
+same "old: server order" old.json .server_order.ssl3 true
+same "old: behaviour" old.json \
+	'.behaviour|[.secure_renegotiation,.compression,.fallback_scsv,.heartbeat,.heartbleed,.ccs_injection]' \
+	'[false,true,false,true,true,true]'
+same "old: findings" old.json '[.findings[]|.id+":"+.severity]|sort' \
+	'["beast:low","ccs_injection:high","cert_untrusted:high","compression:high","export_cipher:critical","heartbleed:critical","insecure_renegotiation:high","lucky13:low","no_fallback_scsv:medium","no_forward_secrecy:medium","no_ocsp_stapling:info","rc4:high","sslv2:critical","sslv3:high","sweet32:medium","tls1_0:medium","weak_rsa_key:high"]'
+same "old: the 1024-bit certificate" old.json '.certificates[0]|[.key_bits,.trusted]' '[1024,false]'
+# The server counts, at each accept, the connections whose client has not closed yet.
+peak=$(cat peak.old)
+check "old: at most 4 connections at once by default (peak $peak)" test "$peak" -le 4
+SCAN_PEAK_FILE=$TS_TMP/peak.one server old
+run "$TLSSCOPE" scan --json --timeout 1 --max-connections 1 "127.0.0.1:$port"
+echo "$OUT" >one.json
+check "old with --max-connections 1: the same suites" test "$(j one.json .ciphers)" = "$(j old.json .ciphers)"
+check "old with --max-connections 1: one connection at a time (peak $(cat peak.one))" test "$(cat peak.one)" -eq 1
+
+for mode in garbage close stall bigrecord; do
+	server "$mode"
+	run "$TLSSCOPE" scan --json --timeout 1 "127.0.0.1:$port"
+	echo "$OUT" >"$mode.json"
+	if [ "$RC" -eq 1 ] || [ "$RC" -eq 3 ]; then ok "$mode: scan finishes (exit $RC)"; else
+		not_ok "$mode: scan exit $RC"; diag "$ERR"; fi
+	same "$mode: no protocol found" "$mode.json" '[.protocols[]|select(.==true)]|length' 0
+	if grep -qE "tlsscope scan: 127\.0\.0\.1:$port: .{10,}" <<<"$ERR"; then ok "$mode: a clear note on stderr"
+	else not_ok "$mode: note on stderr"; diag "$ERR"; fi
+	check "$mode: the JSON says why" test "$(j "$mode.json" .error)" != null
+done
+same "stall: says it timed out" stall.json .error '"the server did not answer any hello in time"'
+same "close: says it closed" close.json .error '"the server closed every connection without answering the hello"'
+same "bigrecord: says it is not TLS" bigrecord.json '.error|startswith("the server answered hellos with bytes that are not TLS: ")' true
+same "garbage: says it is not TLS" garbage.json '.error|startswith("the server answered hellos with bytes that are not TLS: ")' true
+
+# STARTTLS: a scripted SMTP server (postfix belongs to the starttls tests, which
+# change /etc/postfix; this one runs beside anything)
+server smtp good.pem good.key
+run "$TLSSCOPE" scan --json --starttls smtp --ca ca/ca.pem "127.0.0.1:$port"
+echo "$OUT" >smtp.json
+expect "smtp: scan through STARTTLS, exit 0" 0
+same "smtp: TLS 1.2 and 1.3 (the server's minimum_version)" smtp.json \
+	'[.protocols|to_entries[]|select(.value==true)|.key]' '["tls1_2","tls1_3"]'
+same "smtp: certificate verified" smtp.json '[.certificates[]|.trusted]' '[true]'
+timeout 120 sslscan --no-colour --starttls-smtp --xml=smtp.xml "127.0.0.1:$port" >/dev/null 2>&1
+if python3 "$TS_ROOT/tests/integration/scan_compare.py" smtp.xml smtp.json "$TS_ROOT/lib/registry" >smtp.cmp 2>&1
+then ok "smtp: accepted suites equal sslscan --starttls-smtp"
+else not_ok "smtp: suites differ from sslscan's"; while read -r l; do diag "$l"; done <smtp.cmp; fi
+run "$TLSSCOPE" scan --json --starttls imap "127.0.0.1:$port"
+expect "smtp spoken to as IMAP: unreachable, exit 3" 3 "STARTTLS|IMAP|imap"
+
+echo "1..$TS_N"
