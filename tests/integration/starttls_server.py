@@ -37,8 +37,8 @@ class Conn:
             data = data.encode()
         self.sock.sendall(data)
 
-    def _more(self):
-        chunk = self.sock.recv(4096)
+    def _more(self, limit=4096):
+        chunk = self.sock.recv(limit)
         if not chunk:
             raise EOFError
         self.buf += chunk
@@ -58,8 +58,10 @@ class Conn:
         return data.decode("latin-1")
 
     def exact(self, n):
+        # never read past the n bytes: a MySQL client sends its ClientHello
+        # right after the SSLRequest packet, without waiting for an answer
         while len(self.buf) < n:
-            self._more()
+            self._more(n - len(self.buf))
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
