@@ -350,14 +350,8 @@ static void text(struct ts_report *r, const struct ts_probe_result *res)
 
 void ts_report_probe(struct ts_report *r, const struct ts_probe_result *res)
 {
-	if (r->json) {
-		/* like ts_report_json, with 9 significant digits so that timings
-		 * read 38.524, not 38.524000000000001 */
-		json_t *o = ts_probe_json(res);
-		json_dumpf(o, r->out, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
-		fputc('\n', r->out);
-		json_decref(o);
-	}
+	if (r->json)
+		ts_report_json(r, ts_probe_json(res));
 	else
 		text(r, res);
 }
