@@ -49,6 +49,25 @@ wait_port() {
 	return 1
 }
 
+# capture_sync PCAP PORT: waits until a tcpdump writing PCAP (with -U) has
+# caught up with everything sent to 127.0.0.1:PORT so far.  It opens and
+# closes one last TCP connection from a port it chose and waits (at most 30 s)
+# until that connection's SYN is in the file: tcpdump writes in order, so
+# every earlier packet is there too.
+capture_sync() {
+	local pcap=$1 port=$2 mark
+	mark=$(python3 -c 'import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
+try: s.connect(("127.0.0.1", int(sys.argv[1])))
+except OSError: pass
+s.close()' "$port")
+	for _ in $(seq 150); do
+		tcpdump -r "$pcap" "src port $mark and tcp[tcpflags] & tcp-syn != 0" 2>/dev/null | grep -q . && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # run CMD...: runs a command with a time limit, keeping its exit code in $RC,
 # its stdout in $OUT and its stderr in $ERR.
 run() {

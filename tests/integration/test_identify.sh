@@ -49,15 +49,8 @@ capture() {
 	python3 "$TS_ROOT/tests/integration/site_load.py" "$TS_TMP/cat.json" "$site/cert.pem" "$resolve" "$@" \
 		>"$TS_TMP/$name.truth" 2>"$TS_TMP/$name.loaderr"
 	local rc=$?
-	# tcpdump may lag behind on a busy machine: wait until the file holds the
-	# client's FIN of every connection the client opened (at most 15 s).
-	local syn fin
-	for _ in $(seq 50); do
-		sleep 0.3
-		syn=$(tcpdump -r "$pcap" "dst port $port and tcp[tcpflags] & tcp-syn != 0" 2>/dev/null | wc -l)
-		fin=$(tcpdump -r "$pcap" "dst port $port and tcp[tcpflags] & tcp-fin != 0" 2>/dev/null | wc -l)
-		[ "$syn" -gt 0 ] && [ "$fin" -ge "$syn" ] && break
-	done
+	# tcpdump may lag behind on a busy machine: let it catch up first.
+	capture_sync "$pcap" "$port" || diag "$name: tcpdump did not catch up within 30 s"
 	kill -INT "$tpid"; wait "$tpid" 2>/dev/null
 	grep -qE "^0 packets dropped by kernel" "$TS_TMP/$name.tcpdump" || diag "$name: $(grep dropped "$TS_TMP/$name.tcpdump")"
 	return $rc
