@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version of tlsscope and of the libraries it uses" },
+	{ "observe", cmd_observe, "what a passive observer learns from a capture or an interface" },
 	{ "cert", cmd_cert, "a local CA for tests; show and verify certificates offline" },
 	{ "connect", cmd_connect, "a safe TLS client: verdict on the server, then relay stdin/stdout" },
 	{ "serve", cmd_serve, "a TLS server: echo, or terminate TLS in front of a plain TCP service" },

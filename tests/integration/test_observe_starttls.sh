@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# tlsscope observe on STARTTLS it captures itself: dovecot (IMAP and POP3) and
+# PostgreSQL on loopback, openssl s_client -starttls as the client.  The
+# observer must see TLS after the cleartext preamble, name the protocol, and
+# agree with tshark on SNI and JA3.
+source "$(dirname "$0")/lib.sh"
+tmp=$TS_TMP
+chmod 755 "$tmp"
+imap=$(free_port)
+pop3=$(free_port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj "/CN=mail.example.test" -addext "subjectAltName=DNS:mail.example.test" \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+mkdir -p "$tmp/dovecot/base" "$tmp/mail"
+cat >"$tmp/dovecot.conf" <<CONF
+protocols = imap pop3
+listen = 127.0.0.1
+base_dir = $tmp/dovecot/base
+log_path = $tmp/dovecot/log
+ssl = yes
+ssl_cert = <$tmp/cert.pem
+ssl_key = <$tmp/key.pem
+passdb {
+  driver = static
+  args = password=test
+}
+userdb {
+  driver = static
+  args = uid=dovecot gid=dovecot home=$tmp/mail/%u
+}
+mail_location = maildir:~/Maildir
+first_valid_uid = 100
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $imap
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $pop3
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+CONF
+dovecot -F -c "$tmp/dovecot.conf" >"$tmp/dovecot.out" 2>&1 &
+track $!
+if ! wait_port "$imap" || ! wait_port "$pop3"; then
+	not_ok "dovecot did not start"; diag "$(tail -5 "$tmp/dovecot.out" "$tmp/dovecot/log" 2>/dev/null)"
+	echo "1..$TS_N"; exit 1
+fi
+
+# PostgreSQL, in a directory owned by postgres.
+pg=$(free_port)
+pgdir="$tmp/pg"
+mkdir -p "$pgdir" && chown postgres "$pgdir"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
+cp "$tmp/cert.pem" "$tmp/key.pem" "$pgdir/" && chown postgres "$pgdir"/*.pem && chmod 600 "$pgdir/key.pem"
+su postgres -c "$pgbin/initdb -D $pgdir/data -A trust" >"$tmp/initdb.log" 2>&1
+cat >>"$pgdir/data/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = '$pgdir/cert.pem'
+ssl_key_file = '$pgdir/key.pem'
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$pgdir'
+CONF
+su postgres -c "$pgbin/pg_ctl -D $pgdir/data -o '-p $pg' -l $pgdir/log start" >"$tmp/pgctl.log" 2>&1
+pg_started=$?
+stop_pg() { su postgres -c "$pgbin/pg_ctl -D $pgdir/data stop -m fast" >/dev/null 2>&1; }
+trap 'stop_pg; ts_cleanup' EXIT
+wait_port "$pg" 20 || diag "postgres did not start: $(tail -3 "$pgdir/log" 2>/dev/null)"
+
+tcpdump -i lo -U -s 0 -w "$tmp/cap.pcap" "tcp port $imap or tcp port $pop3 or tcp port $pg" 2>"$tmp/tcpdump.err" &
+tcpdump_pid=$!
+track $tcpdump_pid
+for _ in $(seq 50); do grep -q "listening on" "$tmp/tcpdump.err" && break; sleep 0.1; done
+
+for p in "imap:$imap" "pop3:$pop3" "postgres:$pg"; do
+	(sleep 1; printf 'QUIT\r\n') | timeout 10 openssl s_client -starttls "${p%%:*}" -servername mail.example.test \
+		-connect "127.0.0.1:${p##*:}" >"$tmp/${p%%:*}.out" 2>&1
+done
+sleep 1
+kill -INT "$tcpdump_pid"
+wait "$tcpdump_pid" 2>/dev/null
+
+run "$TLSSCOPE" observe --json "$tmp/cap.pcap"
+expect "observe reads the STARTTLS capture" 0
+printf '%s\n' "$OUT" >"$tmp/obs.jsonl"
+tshark -r "$tmp/cap.pcap" -d "tcp.port==$imap,imap" -d "tcp.port==$pop3,pop" -d "tcp.port==$pg,pgsql" \
+	-T fields -E separator=' ' -e tcp.srcport -e tls.handshake.ja3 -Y 'tls.handshake.type == 1' \
+	>"$tmp/tshark.txt" 2>/dev/null
+for p in "imap:$imap" "pop3:$pop3" "postgres:$pg"; do
+	name=${p%%:*} port=${p##*:}
+	if [ "$name" = postgres ] && [ "$pg_started" -ne 0 ]; then
+		not_ok "postgres: server did not start"; diag "$(cat "$tmp/pgctl.log")"; continue
+	fi
+	rec=$(grep "\"port\":$port}" "$tmp/obs.jsonl" | grep '"type":"tls"' | head -1)
+	if [ -z "$rec" ]; then
+		not_ok "$name: no TLS connection observed on port $port"; diag "$(head -c 300 "$tmp/$name.out")"; continue
+	fi
+	grep -q "\"starttls\":\"$name\"" <<<"$rec" && ok "$name: STARTTLS named '$name'" ||
+		not_ok "$name: starttls field wrong: $(grep -o '"starttls":[^,]*' <<<"$rec")"
+	grep -q '"sni":"mail.example.test"' <<<"$rec" && ok "$name: SNI after STARTTLS" || not_ok "$name: SNI missing"
+	cport=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client"]["port"])' "$rec")
+	ja3=$(awk -v p="$cport" '$1 == p { print $2 }' "$tmp/tshark.txt")
+	grep -q "\"ja3\":\"$ja3\"" <<<"$rec" && [ -n "$ja3" ] && ok "$name: JA3 agrees with tshark" ||
+		not_ok "$name: JA3 differs from tshark ($ja3)"
+	grep -q '"version":"TLSv1.3"' <<<"$rec" && ok "$name: TLS 1.3 negotiated" || not_ok "$name: version"
+done
+echo "1..$TS_N"
