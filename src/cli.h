@@ -23,6 +23,8 @@ bool cli_parse_seconds(const char *s, int *ms);
 
 /* Subcommands: each parses its own options. argv[0] is the subcommand name. */
 int cmd_version(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
+int cmd_identify(int argc, char **argv);
 int cmd_observe(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_connect(int argc, char **argv);

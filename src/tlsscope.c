@@ -12,6 +12,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the version of tlsscope and of the libraries it uses" },
+	{ "catalog", cmd_catalog, "crawl an HTTPS site and record the size of every page (JSON catalog)" },
+	{ "identify", cmd_identify, "name the pages behind encrypted responses, using a site catalog" },
 	{ "observe", cmd_observe, "what a passive observer learns from a capture or an interface" },
 	{ "cert", cmd_cert, "a local CA for tests; show and verify certificates offline" },
 	{ "connect", cmd_connect, "a safe TLS client: verdict on the server, then relay stdin/stdout" },
