@@ -154,6 +154,48 @@ expect_out "a non-HTTP answer comes back byte for byte" "^same$"
 stop_serve
 check "serve logs that it stopped padding and why" grep -q "padding stopped, passing through: " "$D/serve.echo.log"
 
+# ---- the attack with and without padding: a small site behind serve ----
+site=$D/site
+mkdir -p "$site"
+python3 "$TS_ROOT/tests/integration/site_gen.py" "$site/www" 14
+site_cert "$site"
+nport=$(free_port)
+plain=$(free_port)
+site_nginx_start "$site" "$site/www" "$nport" "$site/cert.pem" "$site/key.pem" "listen 127.0.0.1:$plain;"
+track "$SITE_NGINX_PID"
+wait_port "$plain"
+fport=$(free_port)
+resolve="site.test:$fport:127.0.0.1"
+start_serve site-none --listen "127.0.0.1:$fport" --cert "$site/cert.pem" --key "$site/key.pem" \
+	--forward "127.0.0.1:$plain" --pad none
+run "$TLSSCOPE" catalog "https://site.test:$fport/" --ca "$site/cert.pem" --resolve "$resolve" --http1.1 --out "$D/cat.json"
+expect "catalog of the small site through serve" 0
+mapfile -t pick < <(python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+print("\n".join(sorted(p["url"] for p in c["pages"] if p["encoded"]["status"] == 200 and "old" not in p["url"])[:6]))' "$D/cat.json")
+# load_score NAME: cold page loads of the picked pages, captured; sets TOP1.
+load_score() {
+	start_capture "$1" "$fport"
+	python3 "$TS_ROOT/tests/integration/site_load.py" "$D/cat.json" "$site/cert.pem" "$resolve" 1.3 1.1 cold \
+		"${pick[@]}" >"$D/$1.truth" 2>"$D/$1.loaderr"
+	check "$1: the loader ran" test $? -eq 0
+	stop_capture "$1" "$fport"
+	"$TLSSCOPE" identify "$D/$1.pcap" --catalog "$D/cat.json" --json >"$D/$1.json"
+	read -r _ _ TOP1 _ < <(python3 "$TS_ROOT/bench/identify/score.py" "$D/$1.truth" "$D/$1.json")
+	diag "$1: ${#pick[@]} pages loaded, named first: $TOP1"
+}
+load_score site-none
+stop_serve
+none_top1=$TOP1
+check "without padding the observer names most pages ($none_top1 of ${#pick[@]})" test "${none_top1:-0}" -ge 4
+start_serve site-pow2 --listen "127.0.0.1:$fport" --cert "$site/cert.pem" --key "$site/key.pem" \
+	--forward "127.0.0.1:$plain" --pad pow2
+load_score site-pow2
+stop_serve
+check "with --pad pow2 it names at most one ($TOP1 of ${#pick[@]})" test "${TOP1:-9}" -le 1
+check "the padded bursts still carry every response (no pass-through)" test "$(grep -c 'padding stopped' "$D/serve.site-pow2.log")" -eq 0
+
 # ---- usage ----
 run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key" --echo --pad pow2
 expect "--pad without --forward is a usage error" 2 "--pad works with --forward"
