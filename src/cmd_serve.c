@@ -218,6 +218,10 @@ static bool write_plain(struct client *cl, const uint8_t *data, size_t len)
 #define RECORD_MAX 16384             /* a TLS record's plaintext */
 #define PAD_PER_BYTE (RECORD_MAX - 2) /* padding a record with 1 byte of data takes */
 #define PAD_HOLD 1024                 /* bytes kept back to carry padding: up to ~16 MB of it */
+/* While a response is in progress only full records go out (and PAD_HOLD
+ * bytes stay back): the records are then laid out as a TLS server that
+ * holds the whole response would lay them out, whatever the service's
+ * write pattern, and the padding goes in the last ones. */
 
 /* The end of a response: its bytes with pad bytes of TLS 1.3 record
  * padding.  A record with c bytes takes at most 16383 - c of padding, so
@@ -286,8 +290,8 @@ static void to_client(struct client *cl, const char *data, size_t len)
 		if (ended) {
 			write_padded(cl, cl->hold.data, cl->hold.len, pad);
 			ts_buf_reset(&cl->hold);
-		} else if (cl->hold.len > PAD_HOLD) {
-			size_t out = cl->hold.len - PAD_HOLD;
+		} else if (cl->hold.len >= PAD_HOLD + RECORD_MAX) {
+			size_t out = (cl->hold.len - PAD_HOLD) / RECORD_MAX * RECORD_MAX;
 			if (!write_plain(cl, cl->hold.data, out))
 				return;
 			ts_buf_consume(&cl->hold, out);
@@ -446,14 +450,14 @@ static void pump(struct client *cl)
 			close_client(cl, ts_conn_error(cl->tls));
 			return;
 		}
-		if (!cl->srv->echo && cl->srv->pad_on && cl->srv->pad.kind != TS_PAD_NONE) {
+		if (!cl->srv->echo && cl->srv->pad_on) {
 			cl->pad = ts_pad_new(&cl->srv->pad);
 			if (cl->pad == NULL) {
 				close_client(cl, "out of memory");
 				return;
 			}
 			ts_buf_init(&cl->hold);
-			cl->hold.max = 4 * READ_CHUNK;
+			cl->hold.max = PAD_HOLD + RECORD_MAX + READ_CHUNK;
 		}
 		if (!cl->srv->echo)
 			start_forward(cl);
