@@ -104,6 +104,7 @@ struct ts_conn {
 	int verify_code;
 	struct ts_verify_result vres;
 	bool got_ticket;
+	uint64_t pad_budget;             /* TLS 1.3 record padding still to add (ts_conn_pad) */
 
 	uint8_t **chain_der;
 	size_t *chain_len;
@@ -1384,6 +1385,39 @@ ssize_t ts_conn_write(struct ts_conn *c, const void *buf, size_t len)
 		if ((rc = wait_transport(c, rc)) < 0)
 			return rc;
 	}
+}
+
+/* Record padding: only application-data records take it (handshake records,
+ * such as session tickets, and alerts never do); each takes what fits under
+ * the 2^14 limit on a record's inner plaintext. */
+static size_t padding_cb(SSL *ssl, int type, size_t len, void *arg)
+{
+	struct ts_conn *c = arg;
+	(void)ssl;
+	if (type != SSL3_RT_APPLICATION_DATA || c->pad_budget == 0 || len >= SSL3_RT_MAX_PLAIN_LENGTH)
+		return 0;
+	size_t room = SSL3_RT_MAX_PLAIN_LENGTH - len;
+	size_t pad = c->pad_budget < room ? (size_t)c->pad_budget : room;
+	c->pad_budget -= pad;
+	return pad;
+}
+
+int ts_conn_pad(struct ts_conn *c, uint64_t budget)
+{
+	if (!c->handshake_done || SSL_version(c->ssl) < TLS1_3_VERSION)
+		return ts_error_set(&c->err, TS_E_INVALID, "record padding needs TLS 1.3 (negotiated: %s)",
+		                    c->handshake_done ? SSL_get_version(c->ssl) : "no handshake yet");
+	if (SSL_get_record_padding_callback_arg(c->ssl) != c) {
+		SSL_set_record_padding_callback(c->ssl, padding_cb);
+		SSL_set_record_padding_callback_arg(c->ssl, c);
+	}
+	c->pad_budget = budget;
+	return TS_OK;
+}
+
+uint64_t ts_conn_pad_left(const struct ts_conn *c)
+{
+	return c->pad_budget;
 }
 
 int ts_conn_close(struct ts_conn *c)

@@ -20,13 +20,15 @@
 #include "tlsscope/bytes.h"
 #include "tlsscope/conn.h"
 #include "tlsscope/net.h"
+#include "tlsscope/pad.h"
 #include "tlsscope/report.h"
 #include "tlsscope/report_conn.h"
+#include "tlsscope/report_pad.h"
 
 static const char usage_text[] =
 	"usage: tlsscope serve --cert FILE --key FILE [--cert FILE --key FILE ...]\n"
 	"                      [--listen ADDR:PORT] (--echo | --forward HOST:PORT)\n"
-	"                      [--alpn LIST] [--client-ca FILE] [--json]\n"
+	"                      [--alpn LIST] [--client-ca FILE] [--pad POLICY] [--json]\n"
 	"\n"
 	"A TLS server for many concurrent clients.  --echo sends every byte back;\n"
 	"--forward HOST:PORT relays the plaintext to a TCP service (TLS termination).\n"
@@ -45,6 +47,11 @@ static const char usage_text[] =
 	"  --forward HOST:PORT     forward mode\n"
 	"  --alpn LIST             ALPN protocols to accept, in order of preference\n"
 	"  --client-ca FILE        require a client certificate issued by these CAs\n"
+	"  --pad POLICY            with --forward: pad each HTTP/1.1 response so that the\n"
+	"                          burst an observer sees lands on a size boundary:\n"
+	"                          none, block:N, pow2, buckets (ratio 1.1), buckets:R.\n"
+	"                          TLS 1.3 record padding: the server then offers TLS 1.3\n"
+	"                          only\n"
 	"  --timeout SECONDS       bound on connecting to the --forward service (default 10)\n"
 	"  --json                  log lines as JSON\n"
 	"  -h, --help              this text\n";
@@ -69,6 +76,9 @@ struct client {
 	bool closing;              /* close once the queue to the client is flushed */
 	bool closed;
 	struct ts_conn *tls;
+	struct ts_pad *pad;        /* --pad: the HTTP/1.1 framing of this connection */
+	struct ts_buf hold;        /* --pad: the tail of the response in progress */
+	bool pad_logged;
 	struct ts_buf cipher_in;   /* ciphertext from the client, not yet consumed */
 	size_t to_client_queued;   /* ciphertext bytes in uv_write to the client */
 	size_t to_up_queued;       /* plaintext bytes in uv_write to the service */
@@ -86,6 +96,8 @@ struct server {
 	struct ts_config *cfg;
 	bool echo;
 	struct ts_addr forward;
+	bool pad_on;
+	struct ts_pad_policy pad;
 	bool stopping;
 	struct client *clients;
 	size_t nclients;
@@ -189,20 +201,102 @@ static void set_up_reading(struct client *cl, bool on)
 	cl->up_reading = on;
 }
 
-/* Every plaintext byte towards the client passes here: the place for a
- * response policy such as padding. */
-static void to_client(struct client *cl, const char *data, size_t len)
+static bool write_plain(struct client *cl, const uint8_t *data, size_t len)
 {
 	size_t off = 0;
 	while (off < len && !cl->closed) {
 		ssize_t n = ts_conn_write(cl->tls, data + off, len - off);
 		if (n <= 0) {
 			close_client(cl, ts_conn_error(cl->tls));
-			return;
+			return false;
 		}
 		off += (size_t)n;
 	}
+	return !cl->closed;
+}
+
+#define RECORD_MAX 16384             /* a TLS record's plaintext */
+#define PAD_PER_BYTE (RECORD_MAX - 2) /* padding a record with 1 byte of data takes */
+#define PAD_HOLD 1024                 /* bytes kept back to carry padding: up to ~16 MB of it */
+/* While a response is in progress only full records go out (and PAD_HOLD
+ * bytes stay back): the records are then laid out as a TLS server that
+ * holds the whole response would lay them out, whatever the service's
+ * write pattern, and the padding goes in the last ones. */
+
+/* The end of a response: its bytes with pad bytes of TLS 1.3 record
+ * padding.  A record with c bytes takes at most 16383 - c of padding, so
+ * when one record is not enough the last bytes go one per record. */
+static void write_padded(struct client *cl, const uint8_t *data, size_t len, uint64_t pad)
+{
+	if (pad == 0 || ts_conn_pad(cl->tls, pad) < 0) {
+		write_plain(cl, data, len);
+		return;
+	}
+	uint64_t singles = (pad + PAD_PER_BYTE - 1) / PAD_PER_BYTE;
+	size_t m = singles < len ? (size_t)singles : len;
+	size_t first = len - m;
+	if (first > 0 && !write_plain(cl, data, first))
+		return;
+	for (size_t i = first; i < len && !cl->closed; i++) {
+		if (ts_conn_pad_left(cl->tls) == 0) {
+			write_plain(cl, data + i, len - i);
+			break;
+		}
+		if (!write_plain(cl, data + i, 1))
+			return;
+	}
+	if (!cl->closed)
+		ts_conn_pad(cl->tls, 0);
+}
+
+static void flush_hold(struct client *cl)
+{
+	if (cl->hold.len > 0 && !cl->closed)
+		write_plain(cl, cl->hold.data, cl->hold.len);
+	ts_buf_reset(&cl->hold);
+}
+
+/* Every plaintext byte towards the client passes here: with --pad, the
+ * tracker finds where each response ends, and that end goes out padded. */
+static void to_client(struct client *cl, const char *data, size_t len)
+{
+	const uint8_t *d = (const uint8_t *)data;
 	cl->bytes_out += len;
+	if (cl->pad == NULL) {
+		write_plain(cl, d, len);
+		return;
+	}
+	size_t off = 0;
+	while (off < len && !cl->closed) {
+		uint64_t pad = 0;
+		bool ended = false;
+		size_t n = ts_pad_passthrough(cl->pad) ? len - off
+		                                       : ts_pad_response(cl->pad, d + off, len - off, &pad, &ended);
+		if (ts_pad_passthrough(cl->pad)) {
+			if (!cl->pad_logged) {
+				ts_report_pad_passthrough(&cl->srv->log, cl->addr, ts_pad_error(cl->pad));
+				cl->pad_logged = true;
+			}
+			flush_hold(cl);
+			write_plain(cl, d + off, len - off);
+			return;
+		}
+		ts_buf_put(&cl->hold, d + off, n);
+		if (cl->hold.oom) {
+			close_client(cl, "out of memory");
+			return;
+		}
+		off += n;
+		if (ended) {
+			write_padded(cl, cl->hold.data, cl->hold.len, pad);
+			ts_buf_reset(&cl->hold);
+		} else if (cl->hold.len >= PAD_HOLD + RECORD_MAX) {
+			size_t out = (cl->hold.len - PAD_HOLD) / RECORD_MAX * RECORD_MAX;
+			if (!write_plain(cl, cl->hold.data, out))
+				return;
+			ts_buf_consume(&cl->hold, out);
+		}
+	}
 }
 
 static void on_up_written(uv_write_t *req, int status)
@@ -222,6 +316,8 @@ static void on_up_written(uv_write_t *req, int status)
 static void from_client(struct client *cl, const char *data, size_t len)
 {
 	cl->bytes_in += len;
+	if (cl->pad != NULL)
+		ts_pad_request(cl->pad, data, len);
 	if (cl->srv->echo) {
 		to_client(cl, data, len);
 		return;
@@ -286,6 +382,9 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		cl->up_eof = true;
 		uv_read_stop(s);
 		cl->up_reading = false;
+		flush_hold(cl);
+		if (cl->closed)
+			return;
 		ts_conn_close(cl->tls);
 		cl->closing = true;
 		if (cl->to_client_queued == 0)
@@ -350,6 +449,15 @@ static void pump(struct client *cl)
 		if (rc < 0) {
 			close_client(cl, ts_conn_error(cl->tls));
 			return;
+		}
+		if (!cl->srv->echo && cl->srv->pad_on) {
+			cl->pad = ts_pad_new(&cl->srv->pad);
+			if (cl->pad == NULL) {
+				close_client(cl, "out of memory");
+				return;
+			}
+			ts_buf_init(&cl->hold);
+			cl->hold.max = PAD_HOLD + RECORD_MAX + READ_CHUNK;
 		}
 		if (!cl->srv->echo)
 			start_forward(cl);
@@ -418,6 +526,8 @@ static void client_unref(struct client *cl)
 	struct server *srv = cl->srv;
 	ts_conn_free(cl->tls);
 	ts_buf_clear(&cl->cipher_in);
+	ts_buf_clear(&cl->hold);
+	ts_pad_free(cl->pad);
 	free(cl);
 	maybe_finish(srv);
 }
@@ -442,6 +552,11 @@ static void close_client(struct client *cl, const char *error)
 		.error = cl->error,
 	};
 	ts_report_serve_conn(&srv->log, &l);
+	if (cl->pad != NULL) {
+		struct ts_pad_stats ps;
+		ts_pad_stats(cl->pad, &ps);
+		ts_report_pad_conn(&srv->log, cl->addr, &ps);
+	}
 	/* unlink */
 	if (cl->prev != NULL)
 		cl->prev->next = cl->next;
@@ -542,6 +657,9 @@ static void on_signal(uv_signal_t *s, int signum)
 			close_client(cl, "closed at shutdown during the handshake");
 			continue;
 		}
+		flush_hold(cl);
+		if (cl->closed)
+			continue;
 		ts_conn_close(cl->tls);
 		cl->closing = true;
 		cl->tls_done = true;
@@ -578,7 +696,7 @@ static int parse_listen(const char *s, struct ts_addr *out, struct ts_error *err
 	return TS_OK;
 }
 
-enum { OPT_CERT = 256, OPT_KEY, OPT_LISTEN, OPT_ECHO, OPT_FORWARD, OPT_ALPN, OPT_CLIENT_CA, OPT_JSON, OPT_TIMEOUT };
+enum { OPT_CERT = 256, OPT_KEY, OPT_LISTEN, OPT_ECHO, OPT_FORWARD, OPT_ALPN, OPT_CLIENT_CA, OPT_JSON, OPT_TIMEOUT, OPT_PAD };
 
 static const struct option options[] = {
 	{ "cert", required_argument, NULL, OPT_CERT },
@@ -590,6 +708,7 @@ static const struct option options[] = {
 	{ "client-ca", required_argument, NULL, OPT_CLIENT_CA },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "pad", required_argument, NULL, OPT_PAD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -598,7 +717,7 @@ int cmd_serve(int argc, char **argv)
 {
 	const char *certs[TS_KEYPAIRS_MAX], *keys[TS_KEYPAIRS_MAX];
 	size_t ncert = 0, nkey = 0;
-	const char *listen_at = "127.0.0.1:8443", *forward = NULL, *alpn = NULL, *client_ca = NULL;
+	const char *listen_at = "127.0.0.1:8443", *forward = NULL, *alpn = NULL, *client_ca = NULL, *pad = NULL;
 	bool echo = false, json = false;
 	int timeout_ms = TS_DEFAULT_TIMEOUT_MS, opt;
 	opterr = 0;
@@ -619,6 +738,7 @@ int cmd_serve(int argc, char **argv)
 		case OPT_ALPN: alpn = optarg; break;
 		case OPT_CLIENT_CA: client_ca = optarg; break;
 		case OPT_JSON: json = true; break;
+		case OPT_PAD: pad = optarg; break;
 		case OPT_TIMEOUT:
 			if (!cli_parse_seconds(optarg, &timeout_ms))
 				return cli_usage_error("serve", "--timeout wants a positive number of seconds, not '%s'", optarg);
@@ -644,6 +764,13 @@ int cmd_serve(int argc, char **argv)
 	struct server srv = { .echo = echo };
 	struct ts_error err = { 0 };
 	struct ts_addr listen_addr;
+	if (pad != NULL) {
+		if (forward == NULL)
+			return cli_usage_error("serve", "--pad works with --forward (it pads HTTP/1.1 responses)");
+		if (ts_pad_policy_parse(pad, &srv.pad, &err) < 0)
+			return cli_usage_error("serve", "--pad: %s", err.msg);
+		srv.pad_on = true;
+	}
 	int rc = parse_listen(listen_at, &listen_addr, &err);
 	if (rc < 0)
 		return rc == TS_E_INVALID ? cli_usage_error("serve", "--listen: %s", err.msg)
@@ -672,6 +799,9 @@ int cmd_serve(int argc, char **argv)
 		rc = ts_config_verify_client(srv.cfg, client_ca);
 	if (rc >= 0)
 		rc = ts_config_set_session_cache(srv.cfg, true);
+	/* record padding exists in TLS 1.3 only: a TLS 1.2 client would go unpadded */
+	if (rc >= 0 && srv.pad_on && srv.pad.kind != TS_PAD_NONE)
+		rc = ts_config_set_protocols(srv.cfg, TS_PROTO_TLS1_3);
 	if (rc < 0) {
 		int code = rc == TS_E_INVALID ? cli_usage_error("serve", "%s", ts_config_error(srv.cfg))
 		                              : (cli_error("serve", "%s", ts_config_error(srv.cfg)), cli_exit_code(rc));
@@ -701,14 +831,15 @@ int cmd_serve(int argc, char **argv)
 	int blen = (int)sizeof bound.ss;
 	uv_tcp_getsockname(&srv.listener, (struct sockaddr *)&bound.ss, &blen);
 	bound.len = (socklen_t)blen;
-	char a[TS_ADDRSTR_MAX], mode[TS_ADDRSTR_MAX + 16];
+	char a[TS_ADDRSTR_MAX], mode[TS_ADDRSTR_MAX + 64];
 	ts_addr_format(&bound, a);
 	if (echo) {
 		snprintf(mode, sizeof mode, "echo");
 	} else {
 		char f[TS_ADDRSTR_MAX];
 		ts_addr_format(&srv.forward, f);
-		snprintf(mode, sizeof mode, "forward to %s", f);
+		snprintf(mode, sizeof mode, "forward to %s%s%s", f, srv.pad_on ? ", pad " : "",
+		         srv.pad_on ? srv.pad.name : "");
 	}
 	ts_report_serve_listening(&srv.log, a, ncert, mode);
 

@@ -160,6 +160,15 @@ int ts_conn_handshake(struct ts_conn *c);
 ssize_t ts_conn_read(struct ts_conn *c, void *buf, size_t len);
 /* Returns the count written (> 0, possibly less than len), or a negative code. */
 ssize_t ts_conn_write(struct ts_conn *c, const void *buf, size_t len);
+/* TLS 1.3 record padding (after the handshake): the next application-data
+ * records written carry up to budget bytes of padding in all, each as much
+ * as fits in it (a record's inner plaintext is at most 2^14 bytes: a record
+ * with c bytes of data takes at most 16383 - c).  Handshake records and
+ * alerts are never padded.  Replaces an earlier budget; TS_E_INVALID when
+ * the connection is not TLS 1.3 (TLS 1.2 has no record padding). */
+int ts_conn_pad(struct ts_conn *c, uint64_t budget);
+/* The budget not yet used. */
+uint64_t ts_conn_pad_left(const struct ts_conn *c);
 /* Sends close_notify.  0 when sent; TS_E_WANT_* to call again. */
 int ts_conn_close(struct ts_conn *c);
 
