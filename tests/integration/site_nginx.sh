@@ -46,3 +46,21 @@ site_cert() {
 		-subj /CN=site.test -addext subjectAltName=DNS:site.test \
 		-keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1
 }
+
+# site_up PAGES (in a test that sourced lib.sh): generates a site of PAGES
+# pages under $TS_TMP/site, with its certificate, and serves it with nginx on a
+# free port; sets site, port, base (https://site.test:PORT) and resolve (for
+# curl's --resolve).  A server that does not start ends the test.
+site_up() {
+	site=$TS_TMP/site
+	mkdir -p "$site"
+	chmod 755 "$TS_TMP"   # nginx workers run as nobody
+	python3 "$TS_ROOT/tests/integration/site_gen.py" "$site/www" "$1"
+	site_cert "$site"
+	port=$(free_port)
+	site_nginx_start "$site" "$site/www" "$port" "$site/cert.pem" "$site/key.pem"
+	track "$SITE_NGINX_PID"
+	wait_port "$port" || { not_ok "nginx did not start: $(cat "$site"/nginx.out "$site"/error.log)"; echo "1..$TS_N"; exit 1; }
+	base="https://site.test:$port"
+	resolve="site.test:$port:127.0.0.1"
+}

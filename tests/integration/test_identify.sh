@@ -6,17 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/site_nginx.sh"
 
-site=$TS_TMP/site
-mkdir -p "$site"
-chmod 755 "$TS_TMP"   # nginx workers run as nobody
-python3 "$TS_ROOT/tests/integration/site_gen.py" "$site/www" 14
-site_cert "$site"
-port=$(free_port)
-site_nginx_start "$site" "$site/www" "$port" "$site/cert.pem" "$site/key.pem"
-track "$SITE_NGINX_PID"
-wait_port "$port" || { not_ok "nginx did not start: $(cat "$site"/nginx.out "$site"/error.log)"; echo "1..$TS_N"; exit 1; }
-base="https://site.test:$port"
-resolve="site.test:$port:127.0.0.1"
+site_up 14   # sets site, port, base and resolve
 
 run "$TLSSCOPE" catalog "$base/" --ca "$site/cert.pem" --resolve "$resolve" --http1.1 --out "$TS_TMP/cat.json"
 expect "catalog of the test site (HTTP/1.1)" 0
