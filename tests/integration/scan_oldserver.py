@@ -156,9 +156,13 @@ PEAK = [0]
 
 
 def client_holds(s):
-    """True while the client has not closed its end (the kernel already knows)."""
+    """True while the client has not closed its end (the kernel already knows).
+    The peek goes through a non-blocking duplicate: on a socket with a timeout
+    Python waits for data first, and the accept loop would stall behind it."""
     try:
-        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        with socket.socket(fileno=os.dup(s.fileno())) as d:
+            d.setblocking(False)
+            return d.recv(1, socket.MSG_PEEK) != b""
     except BlockingIOError:
         return True
     except OSError:
