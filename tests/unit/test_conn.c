@@ -425,6 +425,60 @@ static void resumption_tls12(void **state)
 	resumption(true);
 }
 
+/* Our server refuses renegotiation (SSL_OP_NO_RENEGOTIATION): the client
+ * hears OpenSSL's no_renegotiation alert. */
+static void renegotiation_refused(void **state)
+{
+	struct pair *pr = pair_new();
+	assert_int_equal(ts_config_set_protocols(pr->ccfg, TS_PROTO_TLS1_2), TS_OK);
+	pair_start(pr, "a.test");
+	assert_int_equal(ts_conn_renegotiate(pr->srv), TS_E_WANT_READ);   /* no handshake yet */
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_int_equal(ts_conn_renegotiate(pr->srv), TS_E_INVALID);
+	assert_string_equal(ts_conn_error(pr->srv), "only a client starts a renegotiation here");
+	int rc = TS_E_WANT_READ;
+	char buf[16];
+	for (int i = 0; i < 10 && is_want(rc); i++) {
+		rc = ts_conn_renegotiate(pr->cli);
+		ts_conn_read(pr->srv, buf, sizeof buf);
+	}
+	assert_int_equal(rc, TS_E_TLS);
+	assert_non_null(strstr(ts_conn_error(pr->cli), "refused renegotiation with alert 'no renegotiation'"));
+	/* TLS 1.3 has none */
+	assert_int_equal(ts_config_set_protocols(pr->ccfg, TS_PROTOS_DEFAULT), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_int_equal(ts_conn_renegotiate(pr->cli), TS_E_INVALID);
+	assert_non_null(strstr(ts_conn_error(pr->cli), "TLS 1.2 or older"));
+	roundtrip(pr->cli, pr->srv, "still fine");
+	pair_free(pr);
+}
+
+/* Our server's tickets allow no early data: nothing to send, nothing sent. */
+static void early_data_needs_a_ticket_that_allows_it(void **state)
+{
+	struct pair *pr = pair_new();
+	assert_int_equal(ts_config_set_session_cache(pr->ccfg, true), TS_OK);
+	assert_int_equal(ts_config_set_session_cache(pr->scfg, true), TS_OK);
+	pair_start(pr, "a.test");
+	assert_int_equal(ts_conn_early_data_max(pr->cli), 0);
+	assert_int_equal(ts_conn_write_early(pr->cli, "x", 1), TS_E_INVALID);
+	assert_string_equal(ts_conn_error(pr->cli), "early data: 1 bytes to send, the session offered allows 0");
+	pump(pr);
+	roundtrip(pr->srv, pr->cli, "ticket");
+	assert_int_equal(ts_conn_early_data_status(pr->cli), TS_EARLY_NOT_SENT);
+	pair_start(pr, "a.test");
+	assert_int_equal(ts_conn_early_data_max(pr->cli), 0);   /* a session, but no early data in it */
+	pump(pr);
+	assert_true(ts_conn_resumed(pr->cli));
+	assert_int_equal(ts_conn_write_early(pr->cli, "x", 1), TS_E_INVALID);
+	assert_string_equal(ts_conn_error(pr->cli), "early data is sent by a client before the handshake");
+	assert_int_equal(ts_conn_early_data_status(pr->cli), TS_EARLY_NOT_SENT);
+	pair_free(pr);
+}
+
 static void no_resumption_without_cache(void **state)
 {
 	struct pair *pr = pair_new();
@@ -775,6 +829,8 @@ int main(void)
 		cmocka_unit_test(resumption_tls13),
 		cmocka_unit_test(resumption_tls12),
 		cmocka_unit_test(no_resumption_without_cache),
+		cmocka_unit_test(renegotiation_refused),
+		cmocka_unit_test(early_data_needs_a_ticket_that_allows_it),
 		cmocka_unit_test(client_certificate_required),
 		cmocka_unit_test(sni_selects_the_certificate),
 		cmocka_unit_test(ip_literal_sends_no_sni),
