@@ -1090,8 +1090,11 @@ static void task_ccs(struct scan_target *t, int arg)
 	spec12(&p.spec, version_codes[v], r->suites[v], r->n_suites[v]);
 	p.stop = STOP_DONE;
 	p.after = AFTER_CCS;
-	if (probe_run(t, &p) == P_HELLO && p.hello_done)
+	if (probe_run(t, &p) == P_HELLO && p.hello_done) {
 		r->ccs_injection = p.after_result;
+		if (p.after_result == TS_UNKNOWN && p.msg[0] != '\0')
+			note(t, "CCS injection: %s", p.msg);
+	}
 	probe_clear(&p);
 }
 
