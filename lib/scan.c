@@ -752,7 +752,9 @@ static void task_certs(struct scan_target *t, int arg)
 			p.spec.session_ticket = true;
 			p.spec.heartbeat = true;
 		}
-		p.deflate = true;
+		static const uint8_t deflate_null[] = { 1, 0 };   /* DEFLATE, then null */
+		p.spec.compressions = deflate_null;
+		p.spec.n_compressions = 2;
 		p.stop = STOP_DONE;
 		p.after = first && v >= TS_SV_TLS10 ? AFTER_HEARTBLEED : AFTER_NONE;
 		enum probe_outcome o = probe_run(t, &p);

@@ -45,41 +45,6 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* Adds DEFLATE (1) before null in the compression list of a one-record
- * ClientHello: three lengths grow by one. */
-static int add_deflate(struct ts_buf *b)
-{
-	if (b->len < 5 + 4 + 2 + 32 + 1)
-		return -1;
-	uint8_t *d = b->data;
-	size_t pos = 5 + 4 + 2 + 32;
-	pos += 1u + d[pos];                         /* session id */
-	if (pos + 2 > b->len)
-		return -1;
-	pos += 2u + (((size_t)d[pos] << 8) | d[pos + 1]);  /* suites */
-	if (pos + 1 > b->len)
-		return -1;
-	size_t rec_len = ((size_t)d[3] << 8) | d[4];
-	size_t hs_len = ((size_t)d[6] << 16) | ((size_t)d[7] << 8) | d[8];
-	if (rec_len + 5 != b->len || rec_len >= 16384 || d[pos] > 30)
-		return -1;
-	if (!ts_buf_reserve(b, 1))
-		return -1;
-	d = b->data;
-	memmove(d + pos + 2, d + pos + 1, b->len - pos - 1);
-	b->len++;
-	d[pos + 1] = 1;
-	d[pos]++;
-	rec_len++;
-	hs_len++;
-	d[3] = (uint8_t)(rec_len >> 8);
-	d[4] = (uint8_t)rec_len;
-	d[6] = (uint8_t)(hs_len >> 16);
-	d[7] = (uint8_t)(hs_len >> 8);
-	d[8] = (uint8_t)hs_len;
-	return 0;
-}
-
 /* Connects (with back-off on refusal) and runs the preamble. */
 static int open_conn(struct scan_target *t, struct probe *p, int *fd)
 {
@@ -384,11 +349,9 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 	ts_buf_init(&out);
 	if (p->spec.server_name == NULL && p->spec.version != TS_SSL2)
 		p->spec.server_name = t->sni;
-	if (ts_build_client_hello(&p->spec, &out, &err) != 0 ||
-	    (p->deflate && add_deflate(&out) != 0)) {
+	if (ts_build_client_hello(&p->spec, &out, &err) != 0) {
 		p->outcome = P_ERROR;
-		snprintf(p->msg, sizeof p->msg, "building the hello: %s",
-		         err.msg[0] ? err.msg : "cannot add DEFLATE");
+		snprintf(p->msg, sizeof p->msg, "building the hello: %s", err.msg);
 		ts_buf_clear(&out);
 		return p->outcome;
 	}
