@@ -816,6 +816,75 @@ static void nonblocking_descriptors(void **state)
 	ts_config_free(scfg);
 }
 
+/* Handshakes a client and a server on a socketpair (non-blocking while
+ * they do); the caller frees both and closes sv. */
+static void fd_pair(struct ts_config *ccfg, struct ts_config *scfg, int sv[2],
+                    struct ts_conn **cli, struct ts_conn **srv)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	*cli = ts_conn_client(ccfg);
+	*srv = ts_conn_server(scfg);
+	assert_int_equal(ts_conn_set_fd(*cli, sv[0], "a.test"), TS_OK);
+	assert_int_equal(ts_conn_set_fd(*srv, sv[1], NULL), TS_OK);
+	ts_conn_set_nonblocking(*cli, true);
+	ts_conn_set_nonblocking(*srv, true);
+	int crc = TS_E_WANT_READ, src = TS_E_WANT_READ;
+	for (int i = 0; i < 50 && (is_want(crc) || is_want(src)); i++) {
+		if (is_want(crc))
+			crc = ts_conn_handshake(*cli);
+		if (is_want(src))
+			src = ts_conn_handshake(*srv);
+	}
+	assert_int_equal(crc, TS_OK);
+	assert_int_equal(src, TS_OK);
+}
+
+/* A peer that goes quiet after the handshake is no TLS failure: the client
+ * can still send close_notify, and its session is kept for resumption. */
+static void quiet_peer_keeps_the_session(void **state)
+{
+	struct ts_config *ccfg = ts_config_new(), *scfg = ts_config_new();
+	assert_int_equal(ts_config_set_ca_path(ccfg, p("ca/ca.pem")), TS_OK);
+	assert_int_equal(ts_config_add_keypair_file(scfg, p("a.pem"), p("a.key")), TS_OK);
+	assert_int_equal(ts_config_set_session_cache(ccfg, true), TS_OK);
+	assert_int_equal(ts_config_set_session_cache(scfg, true), TS_OK);
+	assert_int_equal(ts_config_set_timeout(ccfg, 100), TS_OK);
+	int sv[2];
+	struct ts_conn *cli, *srv;
+	fd_pair(ccfg, scfg, sv, &cli, &srv);
+	char buf[8];
+	assert_int_equal(ts_conn_write(srv, "t", 1), 1);   /* after the tickets */
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), 1);
+	ts_conn_set_nonblocking(cli, false);
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), TS_E_TIMEOUT);
+	assert_int_equal(ts_conn_close(cli), TS_OK);
+	assert_int_equal(ts_conn_read(srv, buf, sizeof buf), TS_E_CLOSED);
+	assert_string_equal(ts_conn_error(srv), "the client closed the connection");
+	ts_conn_free(cli);
+	ts_conn_free(srv);
+	close(sv[0]);
+	close(sv[1]);
+	/* resumed; and once more, freed after the timeout without close_notify */
+	fd_pair(ccfg, scfg, sv, &cli, &srv);
+	assert_true(ts_conn_resumed(cli));
+	assert_int_equal(ts_conn_write(srv, "t", 1), 1);
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), 1);
+	ts_conn_set_nonblocking(cli, false);
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), TS_E_TIMEOUT);
+	ts_conn_free(cli);
+	ts_conn_free(srv);
+	close(sv[0]);
+	close(sv[1]);
+	fd_pair(ccfg, scfg, sv, &cli, &srv);
+	assert_true(ts_conn_resumed(cli));
+	ts_conn_free(cli);
+	ts_conn_free(srv);
+	close(sv[0]);
+	close(sv[1]);
+	ts_config_free(ccfg);
+	ts_config_free(scfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +911,7 @@ int main(void)
 		cmocka_unit_test(protocol_mismatch_is_refused),
 		cmocka_unit_test(socket_timeout_and_errors),
 		cmocka_unit_test(nonblocking_descriptors),
+		cmocka_unit_test(quiet_peer_keeps_the_session),
 	};
 	return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }
