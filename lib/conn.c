@@ -62,7 +62,7 @@ struct ts_config {
 	bool session_cache;
 	int timeout_ms;
 	int family;
-	bool noverifycert, noverifyname, noverifytime, legacy;
+	bool noverifycert, noverifyname, noverifytime, legacy, legacy_reneg;
 	SSL_CTX *client_ctx;             /* built on first use, dropped by setters */
 	SSL_CTX *server_ctx;
 	struct session_entry sessions[SESSIONS_MAX];
@@ -500,7 +500,13 @@ void ts_config_insecure_legacy_protocols(struct ts_config *cfg)
 	cfg->seclevel = 0;
 }
 
-size_t ts_config_insecure(const struct ts_config *cfg, const char *names[4])
+void ts_config_insecure_legacy_renegotiation(struct ts_config *cfg)
+{
+	changing(cfg);
+	cfg->legacy_reneg = true;
+}
+
+size_t ts_config_insecure(const struct ts_config *cfg, const char *names[TS_INSECURE_MAX])
 {
 	size_t n = 0;
 	if (cfg->noverifycert)
@@ -511,6 +517,8 @@ size_t ts_config_insecure(const struct ts_config *cfg, const char *names[4])
 		names[n++] = "insecure_noverifytime";
 	if (cfg->legacy)
 		names[n++] = "insecure_legacy_protocols";
+	if (cfg->legacy_reneg)
+		names[n++] = "insecure_legacy_renegotiation";
 	return n;
 }
 
@@ -793,6 +801,8 @@ static SSL_CTX *client_ctx(struct ts_config *cfg, struct ts_error *err)
 		goto fail;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_cert_verify_callback(ctx, verify_cb, NULL);
+	if (cfg->legacy_reneg)
+		SSL_CTX_set_options(ctx, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
 	if (cfg->alpn_len > 0 && SSL_CTX_set_alpn_protos(ctx, cfg->alpn, (unsigned)cfg->alpn_len) != 0) {
 		ts_error_openssl(err, TS_E_NOMEM, "cannot set ALPN");
 		goto fail;

@@ -249,7 +249,9 @@ void ts_report_scan(struct ts_report *rep, const struct ts_scan_result *r)
 	ts_report_line(rep, "session resumption", TS_TONE_PLAIN, "IDs %s, tickets %s",
 	               tri_word(r->session_id, "yes", "no"), tri_word(r->session_ticket, "yes", "no"));
 	tri_line(rep, "resumed handshake", r->resumption, true, "yes", "no");
-	tri_line(rep, "client renegotiation", r->client_renegotiation, false, "allowed", "refused");
+	tri_line(rep, "client renegotiation", r->client_renegotiation, false,
+	         r->secure_renegotiation == TS_NO ? "allowed, without RFC 5746 (CVE-2009-3555)" : "allowed",
+	         "refused");
 	if (r->early_data == TS_NO && r->early_data_max > 0)
 		ts_report_line(rep, "0-RTT early data", TS_TONE_GOOD, "rejected (tickets allow %zu bytes)",
 		               r->early_data_max);

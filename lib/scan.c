@@ -1030,12 +1030,9 @@ static void task_renegotiation(struct scan_target *t, int arg)
 			r->client_renegotiation = TS_NO;   /* TLS 1.3 has no renegotiation */
 		return;
 	}
-	if (r->secure_renegotiation == TS_NO) {
-		note(t, "client renegotiation: not tested: OpenSSL renegotiates only with servers "
-		     "that support secure renegotiation (RFC 5746)");
-		return;
-	}
 	struct ts_config *cfg = conn_config(t, TS_PROTOS_LEGACY | TS_PROTO_TLS1_2);
+	if (cfg != NULL)
+		ts_config_insecure_legacy_renegotiation(cfg);   /* servers without RFC 5746 too */
 	int fd;
 	struct ts_conn *c = cfg != NULL ? conn_open(t, cfg, &fd) : NULL;
 	if (c != NULL && conn_handshake(t, c)) {

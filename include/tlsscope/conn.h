@@ -111,9 +111,14 @@ void ts_config_insecure_noverifyname(struct ts_config *cfg);  /* skip the name c
 void ts_config_insecure_noverifytime(struct ts_config *cfg);  /* ignore validity dates */
 /* Allow TLS 1.0 and 1.1 (and enable them) and lower the security level to 0. */
 void ts_config_insecure_legacy_protocols(struct ts_config *cfg);
+/* Client: connect to servers without secure renegotiation (RFC 5746) and
+ * let ts_conn_renegotiate() renegotiate with them, which an attacker in the
+ * middle can splice into (CVE-2009-3555). */
+void ts_config_insecure_legacy_renegotiation(struct ts_config *cfg);
+#define TS_INSECURE_MAX 5
 /* Fills names (static strings such as "insecure_noverifycert") with the
- * weakenings that are on; returns how many (at most 4). */
-size_t ts_config_insecure(const struct ts_config *cfg, const char *names[4]);
+ * weakenings that are on; returns how many (at most TS_INSECURE_MAX). */
+size_t ts_config_insecure(const struct ts_config *cfg, const char *names[TS_INSECURE_MAX]);
 
 /* Read back the settings (for tests and reports). */
 unsigned ts_config_protocols(const struct ts_config *cfg);

@@ -103,16 +103,20 @@ track $!
 wait_port "$p7"
 check "gnutls-serv --earlydata: scan" scan gnutls_ed "$p7"
 same "gnutls-serv --earlydata: early data accepted" gnutls_ed.json "$B" '[true,true,16384]'
-# without RFC 5746 OpenSSL will not renegotiate: not known, and a note says why
+# without RFC 5746 (%DISABLE_SAFE_RENEGOTIATION) it still lets a client
+# renegotiate: the plaintext injection of CVE-2009-3555
 p8=$(free_port)
 gnutls-serv --http -p "$p8" --x509certfile rsa.pem --x509keyfile rsa.key \
 	--priority 'NORMAL:%DISABLE_SAFE_RENEGOTIATION' >/dev/null 2>&1 &
 track $!
 wait_port "$p8"
 check "gnutls-serv unsafe: scan" scan unsafe "$p8"
-same "gnutls-serv unsafe: insecure renegotiation, client renegotiation unknown" unsafe.json \
-	'.behaviour|[.secure_renegotiation,.client_renegotiation]' '[false,null]'
-same "gnutls-serv unsafe: a note says why" unsafe.json \
-	'[.notes[]|select(startswith("client renegotiation: not tested"))]|length' 1
+same "gnutls-serv unsafe: no secure renegotiation, client renegotiation allowed" unsafe.json \
+	'.behaviour|[.secure_renegotiation,.client_renegotiation]' '[false,true]'
+same "gnutls-serv unsafe: the findings say so" unsafe.json \
+	"[.findings[]|select(.id|test(\"renegotiation\"))|[.id,.severity]]" \
+	'[["insecure_renegotiation","high"],["insecure_client_renegotiation","high"]]'
+run "$TLSSCOPE" scan --ca ca/ca.pem "127.0.0.1:$p8"
+expect_out "gnutls-serv unsafe: text names the CVE" 'client renegotiation \.+ allowed, without RFC 5746 \(CVE-2009-3555\)'
 
 echo "1..$TS_N"

@@ -190,7 +190,7 @@ static void roundtrip(struct ts_conn *from, struct ts_conn *to, const char *text
 static void config_defaults_are_secure(void **state)
 {
 	struct ts_config *cfg = ts_config_new();
-	const char *names[4];
+	const char *names[TS_INSECURE_MAX];
 	assert_int_equal(ts_config_protocols(cfg), TS_PROTO_TLS1_2 | TS_PROTO_TLS1_3);
 	assert_int_equal(ts_config_security_level(cfg), 2);
 	assert_string_equal(ts_config_ciphers(cfg), TS_CIPHERS_SECURE);
@@ -257,7 +257,7 @@ static void config_refuses_bad_options(void **state)
 static void insecure_options_are_listed(void **state)
 {
 	struct ts_config *cfg = ts_config_new();
-	const char *names[4];
+	const char *names[TS_INSECURE_MAX];
 	ts_config_insecure_noverifycert(cfg);
 	ts_config_insecure_noverifytime(cfg);
 	assert_int_equal(ts_config_insecure(cfg, names), 2);
@@ -267,6 +267,9 @@ static void insecure_options_are_listed(void **state)
 	ts_config_insecure_legacy_protocols(cfg);
 	assert_int_equal(ts_config_insecure(cfg, names), 4);
 	assert_string_equal(names[3], "insecure_legacy_protocols");
+	ts_config_insecure_legacy_renegotiation(cfg);
+	assert_int_equal(ts_config_insecure(cfg, names), 5);
+	assert_string_equal(names[4], "insecure_legacy_renegotiation");
 	assert_int_equal(ts_config_security_level(cfg), 0);
 	assert_true(ts_config_protocols(cfg) & TS_PROTO_TLS1_0);
 	/* now TLS 1.0 alone and a low level are allowed */
