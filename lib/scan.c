@@ -873,11 +873,11 @@ static void conn_close(struct scan_target *t, struct ts_conn *c, int fd)
 	scan_release(t, fd);
 }
 
-static bool conn_handshake(struct scan_target *t, struct ts_conn *c)
+static bool conn_handshake(struct scan_target *t, struct ts_conn *c, const char *what)
 {
 	if (ts_conn_handshake(c) == TS_OK)
 		return true;
-	note(t, "complete handshake (OpenSSL): %s", ts_conn_error(c));
+	note(t, "%s (OpenSSL): %s", what, ts_conn_error(c));
 	return false;
 }
 
@@ -975,7 +975,7 @@ static void resume(struct scan_target *t, struct ts_config *cfg, bool http, bool
 		size_t len = (size_t)http_request(t, req, sizeof req);
 		sent = ts_conn_write_early(c, req, len < max ? len : max) > 0;
 	}
-	if (conn_handshake(t, c)) {
+	if (conn_handshake(t, c, "complete handshake")) {
 		r->resumption = ts_conn_resumed(c) ? TS_YES : TS_NO;
 		if (!tls13)
 			r->early_data = TS_NO;        /* 0-RTT is TLS 1.3 only */
@@ -1000,7 +1000,7 @@ static void task_conn(struct scan_target *t, int arg)
 	int fd;
 	struct ts_conn *c = conn_open(t, cfg, &fd);
 	bool ok = false, tls13 = false;
-	if (c != NULL && (ok = conn_handshake(t, c))) {
+	if (c != NULL && (ok = conn_handshake(t, c, "complete handshake"))) {
 		keep_conn_cert(t, c);
 		tls13 = strcmp(ts_conn_protocol(c), "TLSv1.3") == 0;
 		if (http)
@@ -1035,7 +1035,7 @@ static void task_renegotiation(struct scan_target *t, int arg)
 		ts_config_insecure_legacy_renegotiation(cfg);   /* servers without RFC 5746 too */
 	int fd;
 	struct ts_conn *c = cfg != NULL ? conn_open(t, cfg, &fd) : NULL;
-	if (c != NULL && conn_handshake(t, c)) {
+	if (c != NULL && conn_handshake(t, c, "client renegotiation: TLS 1.2 or older handshake")) {
 		int rc = ts_conn_renegotiate(c);
 		if (rc == TS_OK)
 			r->client_renegotiation = TS_YES;
