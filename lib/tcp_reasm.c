@@ -6,10 +6,12 @@
 struct ts_tcp_seg {
 	struct ts_tcp_seg *next;
 	uint32_t seq;
-	size_t len;
+	size_t len, cap;
 	int64_t ts_us;
 	uint8_t data[];
 };
+
+#define SPARE_MAX 16   /* freed segments kept for reuse: a lossy stream buffers one per packet */
 
 /* Sequence arithmetic modulo 2^32. */
 static int32_t seq_diff(uint32_t a, uint32_t b)
@@ -48,6 +50,46 @@ static void deliver(struct ts_tcp_stream *s, uint32_t seq, const uint8_t *data, 
 	fn(ctx, data + skip, len - skip, ts);
 }
 
+/* A segment able to hold len bytes: a spare one when it is large enough,
+ * else a new one sized to a power of two, so that spares fit later segments. */
+static struct ts_tcp_seg *seg_new(struct ts_tcp_reasm *r, size_t len)
+{
+	struct ts_tcp_seg *g = r->spare;
+	if (g != NULL && g->cap >= len) {
+		r->spare = g->next;
+		r->n_spare--;
+		return g;
+	}
+	size_t cap = 2048;
+	while (cap < len)
+		cap *= 2;
+	g = malloc(sizeof *g + cap);
+	if (g != NULL)
+		g->cap = cap;
+	return g;
+}
+
+static void seg_free(struct ts_tcp_reasm *r, struct ts_tcp_seg *g)
+{
+	if (r->n_spare >= SPARE_MAX) {
+		free(g);
+		return;
+	}
+	g->next = r->spare;
+	r->spare = g;
+	r->n_spare++;
+}
+
+void ts_tcp_reasm_clear(struct ts_tcp_reasm *r)
+{
+	while (r->spare != NULL) {
+		struct ts_tcp_seg *g = r->spare;
+		r->spare = g->next;
+		free(g);
+	}
+	r->n_spare = 0;
+}
+
 static void free_head(struct ts_tcp_reasm *r, struct ts_tcp_stream *s)
 {
 	struct ts_tcp_seg *g = s->ooo;
@@ -55,7 +97,7 @@ static void free_head(struct ts_tcp_reasm *r, struct ts_tcp_stream *s)
 	s->ooo_bytes -= g->len;
 	s->ooo_count--;
 	r->buffered -= g->len;
-	free(g);
+	seg_free(r, g);
 }
 
 /* Delivers waiting segments that now touch the delivered edge. */
@@ -94,7 +136,7 @@ static void insert(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, uint32_t seq
 		s->retransmitted += len;
 		return;
 	}
-	struct ts_tcp_seg *g = malloc(sizeof *g + len);
+	struct ts_tcp_seg *g = seg_new(r, len);
 	if (g == NULL)
 		return;
 	g->seq = seq;
@@ -106,6 +148,11 @@ static void insert(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, uint32_t seq
 	s->ooo_bytes += len;
 	s->ooo_count++;
 	r->buffered += len;
+}
+
+size_t ts_tcp_reasm_total_max(const struct ts_tcp_reasm *r)
+{
+	return lim(r->total_max, 256u << 20);
 }
 
 void ts_tcp_stream_add(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, const struct ts_packet *p,
@@ -135,7 +182,7 @@ void ts_tcp_stream_add(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, const st
 			insert(r, s, seq, p->payload, p->payload_len, p->ts_us);
 			while (s->ooo && (s->ooo_bytes > lim(r->stream_max, 1u << 20) ||
 			                  s->ooo_count > lim(r->segs_max, 2048) ||
-			                  r->buffered > lim(r->total_max, 256u << 20))) {
+			                  r->buffered + r->held_elsewhere > ts_tcp_reasm_total_max(r))) {
 				r->forced_gaps++;
 				skip_hole(r, s, fn, ctx);
 			}

@@ -1,5 +1,6 @@
 /* tlsscope: packet sources for the observer — capture files (pcap and
- * pcapng) and live interfaces, through libpcap.
+ * pcapng, read in place from a mapping of the file) and live interfaces and
+ * pipes (through libpcap).
  *
  * A ts_capture hands each packet, with its link type and timestamp, to a
  * callback; it never interprets the bytes (that is packet.h's job).
@@ -27,8 +28,13 @@ typedef void (*ts_capture_fn)(void *ctx, const struct ts_capture_packet *pkt);
 struct ts_capture;
 
 /* Opens a pcap or pcapng file ("-" reads standard input).  TS_E_FILE when
- * the file cannot be read or is not a capture, with libpcap's reason. */
+ * the file cannot be read or is not a capture, with the reason. */
 int ts_capture_open_file(const char *path, struct ts_capture **out, struct ts_error *err);
+/* Reads a pcap or pcapng capture held in memory (files are mapped and read
+ * this way); data must outlive the capture object.  TS_E_FILE when it is not
+ * a capture. */
+int ts_capture_open_memory(const uint8_t *data, size_t size, struct ts_capture **out,
+                           struct ts_error *err);
 /* Opens a live interface in promiscuous mode with a full snap length.
  * TS_E_FILE when the interface cannot be opened (missing, no permission). */
 int ts_capture_open_live(const char *iface, struct ts_capture **out, struct ts_error *err);
@@ -40,8 +46,7 @@ const char *ts_capture_linktype_name(int linktype);
 
 /* Reads packets until the end of the file, an error, or ts_capture_stop.
  * Returns the number of packets read (>= 0), or TS_E_FILE when the file is
- * truncated or corrupt in a way libpcap reports (the packets before it were
- * delivered). */
+ * truncated or corrupt (the packets before the damage were delivered). */
 long long ts_capture_loop(struct ts_capture *c, ts_capture_fn fn, void *ctx, struct ts_error *err);
 /* Makes ts_capture_loop return soon.  Safe to call from a signal handler. */
 void ts_capture_stop(struct ts_capture *c);
