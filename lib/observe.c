@@ -115,7 +115,6 @@ void ts_observe_free(struct ts_observe *o)
 	if (o == NULL)
 		return;
 	ts_flow_table_free(o->flows);
-	ts_tcp_reasm_clear(&o->reasm);
 	ts_defrag_free(o->defrag);
 	ts_dns_names_free(o->names);
 	free(o->ch);

@@ -6,12 +6,10 @@
 struct ts_tcp_seg {
 	struct ts_tcp_seg *next;
 	uint32_t seq;
-	size_t len, cap;
+	size_t len;
 	int64_t ts_us;
 	uint8_t data[];
 };
-
-#define SPARE_MAX 16   /* freed segments kept for reuse: a lossy stream buffers one per packet */
 
 /* Sequence arithmetic modulo 2^32. */
 static int32_t seq_diff(uint32_t a, uint32_t b)
@@ -50,46 +48,6 @@ static void deliver(struct ts_tcp_stream *s, uint32_t seq, const uint8_t *data, 
 	fn(ctx, data + skip, len - skip, ts);
 }
 
-/* A segment able to hold len bytes: a spare one when it is large enough,
- * else a new one sized to a power of two, so that spares fit later segments. */
-static struct ts_tcp_seg *seg_new(struct ts_tcp_reasm *r, size_t len)
-{
-	struct ts_tcp_seg *g = r->spare;
-	if (g != NULL && g->cap >= len) {
-		r->spare = g->next;
-		r->n_spare--;
-		return g;
-	}
-	size_t cap = 2048;
-	while (cap < len)
-		cap *= 2;
-	g = malloc(sizeof *g + cap);
-	if (g != NULL)
-		g->cap = cap;
-	return g;
-}
-
-static void seg_free(struct ts_tcp_reasm *r, struct ts_tcp_seg *g)
-{
-	if (r->n_spare >= SPARE_MAX) {
-		free(g);
-		return;
-	}
-	g->next = r->spare;
-	r->spare = g;
-	r->n_spare++;
-}
-
-void ts_tcp_reasm_clear(struct ts_tcp_reasm *r)
-{
-	while (r->spare != NULL) {
-		struct ts_tcp_seg *g = r->spare;
-		r->spare = g->next;
-		free(g);
-	}
-	r->n_spare = 0;
-}
-
 static void free_head(struct ts_tcp_reasm *r, struct ts_tcp_stream *s)
 {
 	struct ts_tcp_seg *g = s->ooo;
@@ -97,7 +55,7 @@ static void free_head(struct ts_tcp_reasm *r, struct ts_tcp_stream *s)
 	s->ooo_bytes -= g->len;
 	s->ooo_count--;
 	r->buffered -= g->len;
-	seg_free(r, g);
+	free(g);
 }
 
 /* Delivers waiting segments that now touch the delivered edge. */
@@ -136,7 +94,7 @@ static void insert(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, uint32_t seq
 		s->retransmitted += len;
 		return;
 	}
-	struct ts_tcp_seg *g = seg_new(r, len);
+	struct ts_tcp_seg *g = malloc(sizeof *g + len);
 	if (g == NULL)
 		return;
 	g->seq = seq;

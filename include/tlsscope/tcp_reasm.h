@@ -46,15 +46,10 @@ struct ts_tcp_reasm {
 	size_t buffered;             /* out-of-order bytes held now, overall */
 	size_t held_elsewhere;       /* bytes the caller's parsers hold (its stream buffers),
 	                                kept up to date by the caller */
-	struct ts_tcp_seg *spare;    /* private: freed segments kept for reuse (at most 16) */
-	size_t n_spare;
 	uint64_t forced_gaps;        /* holes declared because a limit was hit */
 };
 
 void ts_tcp_stream_init(struct ts_tcp_stream *s);
-/* Frees the spare segments the streams gave back (the owner of a ts_tcp_reasm
- * calls it when every stream is cleared). */
-void ts_tcp_reasm_clear(struct ts_tcp_reasm *r);
 /* The overall cap in force (total_max, or its default). */
 size_t ts_tcp_reasm_total_max(const struct ts_tcp_reasm *r);
 /* Feeds one TCP packet of this direction. */
