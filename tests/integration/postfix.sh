@@ -1,7 +1,8 @@
 # postfix.sh: a real postfix 3 with SMTP STARTTLS on loopback, for the tests that
 # talk to one (source it after lib.sh).  It changes /etc/postfix: postfix_start
 # backs it up, postfix_stop (call it from the EXIT trap, pass or fail) stops the
-# server and restores it.  Recipe: shared/PEERS.md.
+# server and restores it.  One postfix per machine: two tests using it cannot
+# run at the same time.  Recipe: shared/PEERS.md.
 
 # postfix_start PORT CERT KEY: configures 127.0.0.1:PORT and starts postfix in
 # the background (it takes seconds: start it early, wait with postfix_wait).
@@ -10,7 +11,8 @@ postfix_start() {
 	postconf -e "smtpd_tls_cert_file=$2" "smtpd_tls_key_file=$3" \
 		smtpd_tls_security_level=may "maillog_file=$TS_TMP/maillog" inet_protocols=ipv4 \
 		maillog_file_prefixes=/var,/dev/stdout,/tmp
-	sed -i -E "s/^smtp +inet +n +- +[yn] +- +- +smtpd\$/127.0.0.1:$1 inet n - n - - smtpd/" \
+	# the smtpd service line, as shipped or as a test that was killed left it
+	sed -i -E "s/^[^ #]+ +inet +n +- +[yn] +- +- +smtpd\$/127.0.0.1:$1 inet n - n - - smtpd/" \
 		/etc/postfix/master.cf
 	newaliases 2>/dev/null
 	rm -f /var/spool/postfix/pid/master.pid
