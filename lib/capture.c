@@ -28,8 +28,7 @@ struct iface {
 };
 
 struct ts_capture {
-	pcap_t *pcap;               /* live */
-	bool live;
+	pcap_t *pcap;               /* a live interface, else NULL */
 	volatile int stopped;
 	long long count;
 	ts_capture_fn fn;
@@ -422,7 +421,6 @@ int ts_capture_open_live(const char *iface, struct ts_capture **out, struct ts_e
 		return ts_error_set(err, TS_E_NOMEM, "out of memory");
 	}
 	c->pcap = p;
-	c->live = true;
 	*out = c;
 	return TS_OK;
 }
@@ -480,14 +478,12 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
 static long long loop_pcap(struct ts_capture *c, struct ts_error *err)
 {
 	while (!c->stopped) {
-		int rc = pcap_dispatch(c->pcap, c->live ? 256 : 4096, on_packet, (u_char *)c);
+		int rc = pcap_dispatch(c->pcap, 256, on_packet, (u_char *)c);
 		if (rc == PCAP_ERROR_BREAK)
 			break;
 		if (rc == PCAP_ERROR)
 			return ts_error_set(err, TS_E_FILE, "capture read failed after %lld packets: %s",
 			                    c->count, pcap_geterr(c->pcap));
-		if (rc == 0 && !c->live)
-			break;
 	}
 	return c->count;
 }
@@ -542,7 +538,7 @@ void ts_capture_stop(struct ts_capture *c)
 unsigned long long ts_capture_dropped(struct ts_capture *c)
 {
 	struct pcap_stat st;
-	if (!c->live || pcap_stats(c->pcap, &st) != 0)
+	if (c->pcap == NULL || pcap_stats(c->pcap, &st) != 0)
 		return 0;
 	return st.ps_drop;
 }

@@ -1,6 +1,6 @@
-/* tlsscope: packet sources for the observer — capture files (pcap and
- * pcapng, read in place from a mapping of the file) and live interfaces and
- * pipes (through libpcap).
+/* tlsscope: packet sources for the observer — capture files and pipes (pcap
+ * and pcapng, read here with large reads into one buffer, each packet handed
+ * on where it lies) and live interfaces (through libpcap).
  *
  * A ts_capture hands each packet, with its link type and timestamp, to a
  * callback; it never interprets the bytes (that is packet.h's job).
@@ -30,15 +30,15 @@ struct ts_capture;
 /* Opens a pcap or pcapng file ("-" reads standard input).  TS_E_FILE when
  * the file cannot be read or is not a capture, with the reason. */
 int ts_capture_open_file(const char *path, struct ts_capture **out, struct ts_error *err);
-/* Reads a pcap or pcapng capture held in memory (files are mapped and read
- * this way); data must outlive the capture object.  TS_E_FILE when it is not
- * a capture. */
+/* Reads a pcap or pcapng capture held in memory (the same reader as files);
+ * data must outlive the capture object.  TS_E_FILE when it is not a capture. */
 int ts_capture_open_memory(const uint8_t *data, size_t size, struct ts_capture **out,
                            struct ts_error *err);
 /* Opens a live interface in promiscuous mode with a full snap length.
  * TS_E_FILE when the interface cannot be opened (missing, no permission). */
 int ts_capture_open_live(const char *iface, struct ts_capture **out, struct ts_error *err);
-/* Applies a BPF filter expression.  TS_E_INVALID when it does not compile. */
+/* Applies a BPF filter expression (to a file too: compiled for its link
+ * type).  TS_E_INVALID when it does not compile. */
 int ts_capture_set_filter(struct ts_capture *c, const char *bpf, struct ts_error *err);
 /* The capture's link type (DLT_*) and whether the decoder supports it. */
 int ts_capture_linktype(const struct ts_capture *c);
