@@ -16,7 +16,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 # postfix takes seconds to start: it starts first, and /etc/postfix is
 # restored at exit, pass or fail.
 postfix_start "$smtp" "$tmp/cert.pem" "$tmp/key.pem"
-trap 'postfix_stop; ts_cleanup' EXIT
+trap 'postfix_restore; ts_cleanup' EXIT
 mkdir -p "$tmp/dovecot/base" "$tmp/mail"
 cat >"$tmp/dovecot.conf" <<CONF
 protocols = imap pop3
@@ -79,7 +79,7 @@ CONF
 su postgres -c "$pgbin/pg_ctl -D $pgdir/data -o '-p $pg' -l $pgdir/log start" >"$tmp/pgctl.log" 2>&1
 pg_started=$?
 stop_pg() { su postgres -c "$pgbin/pg_ctl -D $pgdir/data stop -m fast" >/dev/null 2>&1; }
-trap 'stop_pg; postfix_stop; ts_cleanup' EXIT
+trap 'stop_pg; postfix_restore; ts_cleanup' EXIT
 wait_port "$pg" 20 || diag "postgres did not start: $(tail -3 "$pgdir/log" 2>/dev/null)"
 
 check "postfix started" postfix_wait "$smtp"

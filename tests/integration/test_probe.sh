@@ -75,10 +75,10 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 diag "${SECONDS}s: the slow set-ups start first, in the background"
 # initdb, mariadb-install-db and postfix take seconds each: they run while
 # the quick servers below are tested.  postfix changes /etc/postfix: it is
-# backed up here and restored at exit, pass or fail (postfix.sh).
+# backed up here and restored at exit, pass or fail.
 source "$(dirname "$0")/postfix.sh"
 pgdir=
-trap 'postfix_stop; ts_cleanup; [ -n "$pgdir" ] && rm -rf "$pgdir"' EXIT
+trap 'postfix_restore; ts_cleanup; [ -n "$pgdir" ] && rm -rf "$pgdir"' EXIT
 pgdir=$(mktemp -d /tmp/tlsscope-pg.XXXXXX)
 chmod 755 "$pgdir"
 cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$pgdir/"
