@@ -40,6 +40,7 @@ struct obs_flow {
 	uint8_t maybe[2][16];           /* a too-short start, kept to decide */
 	size_t maybe_len[2];
 	struct ts_buf dns_tcp[2];       /* DNS over TCP: length-prefixed messages */
+	size_t held[2];                 /* memory of tls[d] and dns_tcp[d], in reasm.held_elsewhere */
 	/* TLS state */
 	struct ts_obs_tls *conn;
 	int64_t hello_us;
@@ -511,7 +512,44 @@ static void on_tls_event(struct obs_flow *of, int dir, const struct ts_tls_event
 	}
 }
 
+static void tls_parse(struct obs_flow *of, int dir, const uint8_t *data, size_t len);
+
+/* Brings the engine's count of parser memory up to date for one direction,
+ * and says whether the overall cap is now exceeded by its growth. */
+static bool held_update(struct obs_flow *of, int dir)
+{
+	struct ts_tcp_reasm *r = &of->o->reasm;
+	size_t now = of->dns_tcp[dir].cap;
+	if (of->conn != NULL)
+		now += ts_tls_stream_held(&of->tls[dir]);
+	bool grew = now > of->held[dir];
+	r->held_elsewhere = r->held_elsewhere - of->held[dir] + now;
+	of->held[dir] = now;
+	return grew && r->buffered + r->held_elsewhere > ts_tcp_reasm_total_max(r);
+}
+
+/* Over the memory cap: this direction's partial records are dropped, and its
+ * analysis stops (reported as truncated). */
+static void tls_over_cap(struct obs_flow *of, int dir)
+{
+	char msg[128];
+	snprintf(msg, sizeof msg, "memory cap of %zu bytes reached: TLS parsing stopped",
+	         ts_tcp_reasm_total_max(&of->o->reasm));
+	set_error(of, msg);
+	of->conn->truncated = true;
+	of->tls_failed[dir] = true;
+	ts_tls_stream_clear(&of->tls[dir]);
+	held_update(of, dir);
+}
+
 static void tls_feed(struct obs_flow *of, int dir, const uint8_t *data, size_t len)
+{
+	tls_parse(of, dir, data, len);
+	if (held_update(of, dir))
+		tls_over_cap(of, dir);
+}
+
+static void tls_parse(struct obs_flow *of, int dir, const uint8_t *data, size_t len)
 {
 	struct ts_tls_stream *s = &of->tls[dir];
 	if (of->tls_failed[dir])
@@ -661,8 +699,10 @@ static void dns_tcp_data(struct obs_flow *of, int dir, const uint8_t *p, size_t 
 	struct ts_buf *b = &of->dns_tcp[dir];
 	b->max = 70000;
 	ts_buf_put(b, p, n);
-	if (b->oom) {
+	if (b->oom || held_update(of, dir)) {
 		of->kind = KIND_OTHER;
+		ts_buf_clear(b);
+		held_update(of, dir);
 		return;
 	}
 	while (b->len >= 2) {
@@ -671,6 +711,10 @@ static void dns_tcp_data(struct obs_flow *of, int dir, const uint8_t *p, size_t 
 			break;
 		emit_dns(of, of->flow, dir, true, b->data + 2, m, of->now);
 		ts_buf_consume(b, 2 + m);
+	}
+	if (b->len == 0) {
+		ts_buf_clear(b);
+		held_update(of, dir);
 	}
 }
 
@@ -687,7 +731,8 @@ static void on_tcp_data(void *ctx, const uint8_t *data, size_t len, int64_t ts)
 		if (of->kind == KIND_TLS && of->tls_started[dir])
 			ts_tls_stream_gap(&of->tls[dir], len);
 		else if (of->kind == KIND_DNS)
-			ts_buf_reset(&of->dns_tcp[dir]);
+			ts_buf_clear(&of->dns_tcp[dir]);
+		held_update(of, dir);
 		of->gap_pending[dir] = true;
 		return;
 	}
@@ -777,6 +822,7 @@ static void on_tcp_data(void *ctx, const uint8_t *data, size_t len, int64_t ts)
 
 static void obs_flow_free(struct ts_observe *o, struct obs_flow *of)
 {
+	o->reasm.held_elsewhere -= of->held[0] + of->held[1];
 	for (int d = 0; d < 2; d++) {
 		ts_tcp_stream_clear(&o->reasm, &of->tcp[d]);
 		ts_buf_clear(&of->dns_tcp[d]);

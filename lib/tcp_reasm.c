@@ -108,6 +108,11 @@ static void insert(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, uint32_t seq
 	r->buffered += len;
 }
 
+size_t ts_tcp_reasm_total_max(const struct ts_tcp_reasm *r)
+{
+	return lim(r->total_max, 256u << 20);
+}
+
 void ts_tcp_stream_add(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, const struct ts_packet *p,
                        ts_tcp_deliver_fn fn, void *ctx)
 {
@@ -135,7 +140,7 @@ void ts_tcp_stream_add(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, const st
 			insert(r, s, seq, p->payload, p->payload_len, p->ts_us);
 			while (s->ooo && (s->ooo_bytes > lim(r->stream_max, 1u << 20) ||
 			                  s->ooo_count > lim(r->segs_max, 2048) ||
-			                  r->buffered > lim(r->total_max, 256u << 20))) {
+			                  r->buffered + r->held_elsewhere > ts_tcp_reasm_total_max(r))) {
 				r->forced_gaps++;
 				skip_hole(r, s, fn, ctx);
 			}

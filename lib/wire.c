@@ -949,24 +949,62 @@ void ts_tls_stream_clear(struct ts_tls_stream *s)
 	memset(s, 0, sizeof *s);
 }
 
-/* Drops the bytes before in_pos (the caller is done with the last event). */
+/* The unparsed input: the caller's bytes while they are borrowed (s->ext),
+ * else the copy in s->in.  in_pos indexes whichever it is. */
+static const uint8_t *in_at(const struct ts_tls_stream *s)
+{
+	const uint8_t *base = s->ext != NULL ? s->ext : s->in.data;
+	return base != NULL ? base + s->in_pos : base;
+}
+
+static size_t in_avail(const struct ts_tls_stream *s)
+{
+	return (s->ext != NULL ? s->ext_len : s->in.len) - s->in_pos;
+}
+
+/* Drops the bytes before in_pos (the caller is done with the last event);
+ * an emptied buffer is freed, so that a stream between records holds no
+ * memory. */
 static void compact_input(struct ts_tls_stream *s)
 {
-	if (s->in_pos == 0)
+	if (s->ext != NULL || s->in_pos == 0)
 		return;
 	ts_buf_consume(&s->in, s->in_pos);
 	s->in_pos = 0;
+	if (s->in.len == 0)
+		ts_buf_clear(&s->in);
+}
+
+/* Copies what is left of the borrowed bytes: the caller may reuse them now. */
+static void stash_input(struct ts_tls_stream *s)
+{
+	if (s->ext == NULL)
+		return;
+	const uint8_t *rest = s->ext + s->in_pos;
+	size_t n = s->ext_len - s->in_pos;
+	s->ext = NULL;
+	s->in_pos = 0;
+	ts_buf_put(&s->in, rest, n);
 }
 
 int ts_tls_stream_feed(struct ts_tls_stream *s, const uint8_t *data, size_t len)
 {
 	if (len == 0)
 		return 0;
+	stash_input(s);
 	compact_input(s);
 	if (s->in.len + len > s->lim.max_buffered)
 		return ts_error_set(&s->err, TS_E_NOMEM,
 		                    "TLS stream: %zu bytes would be buffered, over the limit of %zu",
 		                    s->in.len + len, s->lim.max_buffered);
+	if (s->in.len == 0) {
+		/* Nothing waits: parse the caller's bytes where they are, and copy
+		 * only what is left of them when more is needed. */
+		s->ext = data;
+		s->ext_len = len;
+		s->in_pos = 0;
+		return 0;
+	}
 	ts_buf_put(&s->in, data, len);
 	if (s->in.oom)
 		return ts_error_set(&s->err, TS_E_NOMEM, "TLS stream: out of memory");
@@ -975,9 +1013,10 @@ int ts_tls_stream_feed(struct ts_tls_stream *s, const uint8_t *data, size_t len)
 
 void ts_tls_stream_gap(struct ts_tls_stream *s, size_t missing)
 {
-	s->offset += s->in.len - s->in_pos + missing;
-	ts_buf_reset(&s->in);
-	ts_buf_reset(&s->hs);
+	s->offset += in_avail(s) + missing;
+	s->ext = NULL;
+	ts_buf_clear(&s->in);
+	ts_buf_clear(&s->hs);
 	s->in_pos = 0;
 	s->hs_pos = 0;
 	s->pending = PEND_NONE;
@@ -1065,8 +1104,8 @@ static bool plaintext_after_ccs(const uint8_t *p, size_t len)
 
 static int next_ssl2_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 {
-	const uint8_t *p = s->in.data + s->in_pos;
-	size_t avail = s->in.len - s->in_pos;
+	const uint8_t *p = in_at(s);
+	size_t avail = in_avail(s);
 	if (avail < 3)
 		return TS_E_NEED_MORE;
 	size_t len = (size_t)(p[0] & 0x7f) << 8 | p[1];
@@ -1103,8 +1142,8 @@ static int next_ssl2_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 
 static int next_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 {
-	const uint8_t *p = s->in.data + s->in_pos;
-	size_t avail = s->in.len - s->in_pos;
+	const uint8_t *p = in_at(s);
+	size_t avail = in_avail(s);
 	if (avail < 5)
 		return TS_E_NEED_MORE;
 	size_t len = (size_t)p[3] << 8 | p[4];
@@ -1221,7 +1260,7 @@ static int next_record(struct ts_tls_stream *s, struct ts_tls_event *ev)
 	return 1;
 }
 
-int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev)
+static int next_event(struct ts_tls_stream *s, struct ts_tls_event *ev)
 {
 	if (s->state == ST_FAILED)
 		return s->err.code != 0 ? s->err.code : TS_E_MALFORMED;
@@ -1237,9 +1276,13 @@ int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev)
 	int rc = next_handshake(s, ev);
 	if (rc != TS_E_NEED_MORE)
 		return rc;
+	if (s->hs.cap != 0 && s->hs_pos == s->hs.len) {
+		ts_buf_clear(&s->hs);   /* every message was reported: hold no memory */
+		s->hs_pos = 0;
+	}
 	compact_input(s);
 	if (s->skip > 0) {
-		size_t avail = s->in.len - s->in_pos;
+		size_t avail = in_avail(s);
 		size_t now = avail < s->skip ? avail : s->skip;
 		s->in_pos += now;
 		s->offset += now;
@@ -1248,8 +1291,8 @@ int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev)
 			return TS_E_NEED_MORE;
 	}
 	if (s->state == ST_RESYNC) {
-		size_t avail = s->in.len - s->in_pos;
-		size_t at = ts_tls_resync(s->in.data + s->in_pos, avail);
+		size_t avail = in_avail(s);
+		size_t at = ts_tls_resync(in_at(s), avail);
 		if (at == avail) {
 			/* Keep the last 4 bytes: a header may straddle what comes next. */
 			size_t drop = avail > 4 ? avail - 4 : 0;
@@ -1262,10 +1305,10 @@ int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev)
 		s->state = ST_RECORDS;
 	}
 	if (s->state == ST_START) {
-		if (s->in.len - s->in_pos == 0)
+		if (in_avail(s) == 0)
 			return TS_E_NEED_MORE;
-		if (s->in.data[s->in_pos] & 0x80) {
-			enum ts_looks l = ts_tls_looks_like(s->in.data + s->in_pos, s->in.len - s->in_pos);
+		if (in_at(s)[0] & 0x80) {
+			enum ts_looks l = ts_tls_looks_like(in_at(s), in_avail(s));
 			if (l == TS_LOOKS_MAYBE)
 				return TS_E_NEED_MORE;
 			if (l != TS_LOOKS_SSL2) {
@@ -1278,7 +1321,20 @@ int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev)
 		}
 		s->state = ST_RECORDS;
 	}
-	if (s->ssl2 && s->in.len > s->in_pos && (s->in.data[s->in_pos] & 0x80))
+	if (s->ssl2 && in_avail(s) > 0 && (in_at(s)[0] & 0x80))
 		return next_ssl2_record(s, ev);
 	return next_record(s, ev);
+}
+
+int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev)
+{
+	int rc = next_event(s, ev);
+	if (rc != 1)
+		stash_input(s);
+	return rc;
+}
+
+size_t ts_tls_stream_held(const struct ts_tls_stream *s)
+{
+	return s->in.cap + s->hs.cap;
 }

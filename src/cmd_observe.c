@@ -1,7 +1,9 @@
 /* tlsscope observe FILE | -i IFACE [--filter BPF] [--details] [--json] */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -54,6 +56,8 @@ static void usage(FILE *f)
 		"  -i, --interface IFACE  capture live until interrupted (Ctrl-C prints the summary)\n"
 		"  -f, --filter BPF       only packets matching this capture filter\n"
 		"  -d, --details          per-exchange lines, certificates, alerts, DNS answers\n"
+		"  -m, --max-memory MIB   cap on buffered stream data overall (default 256); flows\n"
+		"                         over it are reported truncated\n"
 		"  -j, --json             JSON lines (docs/json.md)\n"
 		"  -h, --help             this help\n");
 }
@@ -64,20 +68,32 @@ int cmd_observe(int argc, char **argv)
 		{ "interface", required_argument, NULL, 'i' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "details", no_argument, NULL, 'd' },
+		{ "max-memory", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *iface = NULL, *filter = NULL;
 	bool details = false, json = false;
+	struct ts_observe_config cfg = { 0 };
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:f:djh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:f:dm:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': iface = optarg; break;
 		case 'f': filter = optarg; break;
 		case 'd': details = true; break;
+		case 'm': {
+			char *end;
+			errno = 0;
+			unsigned long mib = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || mib == 0 || mib > 1048576)
+				return cli_usage_error("observe", "--max-memory wants MiB from 1 to 1048576, "
+				                       "got '%s'", optarg);
+			cfg.total_buffer_max = (size_t)mib << 20;
+			break;
+		}
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return CLI_OK;
 		default:
@@ -115,7 +131,7 @@ int cmd_observe(int argc, char **argv)
 	struct run run = { 0 };
 	ts_report_observe_init(&run.ro, &r, details);
 	struct ts_observe_callbacks cb = { .tls = on_tls, .dns = on_dns, .ctx = &run };
-	run.obs = ts_observe_new(NULL, &cb);
+	run.obs = ts_observe_new(&cfg, &cb);
 	if (run.obs == NULL) {
 		ts_capture_free(cap);
 		cli_error("observe", "out of memory");

@@ -1,5 +1,6 @@
-/* tlsscope: packet sources for the observer — capture files (pcap and
- * pcapng) and live interfaces, through libpcap.
+/* tlsscope: packet sources for the observer — capture files and pipes (pcap
+ * and pcapng, read here with large reads into one buffer, each packet handed
+ * on where it lies) and live interfaces (through libpcap).
  *
  * A ts_capture hands each packet, with its link type and timestamp, to a
  * callback; it never interprets the bytes (that is packet.h's job).
@@ -27,12 +28,17 @@ typedef void (*ts_capture_fn)(void *ctx, const struct ts_capture_packet *pkt);
 struct ts_capture;
 
 /* Opens a pcap or pcapng file ("-" reads standard input).  TS_E_FILE when
- * the file cannot be read or is not a capture, with libpcap's reason. */
+ * the file cannot be read or is not a capture, with the reason. */
 int ts_capture_open_file(const char *path, struct ts_capture **out, struct ts_error *err);
+/* Reads a pcap or pcapng capture held in memory (the same reader as files);
+ * data must outlive the capture object.  TS_E_FILE when it is not a capture. */
+int ts_capture_open_memory(const uint8_t *data, size_t size, struct ts_capture **out,
+                           struct ts_error *err);
 /* Opens a live interface in promiscuous mode with a full snap length.
  * TS_E_FILE when the interface cannot be opened (missing, no permission). */
 int ts_capture_open_live(const char *iface, struct ts_capture **out, struct ts_error *err);
-/* Applies a BPF filter expression.  TS_E_INVALID when it does not compile. */
+/* Applies a BPF filter expression (to a file too: compiled for its link
+ * type).  TS_E_INVALID when it does not compile. */
 int ts_capture_set_filter(struct ts_capture *c, const char *bpf, struct ts_error *err);
 /* The capture's link type (DLT_*) and whether the decoder supports it. */
 int ts_capture_linktype(const struct ts_capture *c);
@@ -40,8 +46,7 @@ const char *ts_capture_linktype_name(int linktype);
 
 /* Reads packets until the end of the file, an error, or ts_capture_stop.
  * Returns the number of packets read (>= 0), or TS_E_FILE when the file is
- * truncated or corrupt in a way libpcap reports (the packets before it were
- * delivered). */
+ * truncated or corrupt (the packets before the damage were delivered). */
 long long ts_capture_loop(struct ts_capture *c, ts_capture_fn fn, void *ctx, struct ts_error *err);
 /* Makes ts_capture_loop return soon.  Safe to call from a signal handler. */
 void ts_capture_stop(struct ts_capture *c);

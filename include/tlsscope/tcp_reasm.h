@@ -40,13 +40,18 @@ struct ts_tcp_stream {
 /* Limits and totals shared by every stream of an engine. */
 struct ts_tcp_reasm {
 	size_t stream_max;           /* out-of-order bytes per stream (0: 1 MiB) */
-	size_t total_max;            /* out-of-order bytes overall (0: 256 MiB) */
+	size_t total_max;            /* buffered bytes overall (0: 256 MiB): out-of-order
+	                                data and held_elsewhere together */
 	size_t segs_max;             /* waiting segments per stream (0: 2048) */
 	size_t buffered;             /* out-of-order bytes held now, overall */
+	size_t held_elsewhere;       /* bytes the caller's parsers hold (its stream buffers),
+	                                kept up to date by the caller */
 	uint64_t forced_gaps;        /* holes declared because a limit was hit */
 };
 
 void ts_tcp_stream_init(struct ts_tcp_stream *s);
+/* The overall cap in force (total_max, or its default). */
+size_t ts_tcp_reasm_total_max(const struct ts_tcp_reasm *r);
 /* Feeds one TCP packet of this direction. */
 void ts_tcp_stream_add(struct ts_tcp_reasm *r, struct ts_tcp_stream *s, const struct ts_packet *p,
                        ts_tcp_deliver_fn fn, void *ctx);

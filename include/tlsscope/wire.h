@@ -394,7 +394,9 @@ struct ts_tls_stream {
 	struct ts_error err;     /* why the last call failed */
 	/* private */
 	struct ts_wire_limits lim;
-	struct ts_buf in;        /* bytes fed, not yet consumed */
+	struct ts_buf in;        /* bytes fed, not yet consumed (a copy) */
+	const uint8_t *ext;      /* or the caller's bytes, borrowed until _next returns != 1 */
+	size_t ext_len;
 	size_t in_pos;           /* parse position within in */
 	struct ts_buf hs;        /* handshake bytes being reassembled */
 	size_t hs_pos;
@@ -409,8 +411,11 @@ struct ts_tls_stream {
 /* lim may be NULL for the defaults. */
 void ts_tls_stream_init(struct ts_tls_stream *s, const struct ts_wire_limits *lim);
 void ts_tls_stream_clear(struct ts_tls_stream *s);
-/* Appends bytes (copied).  TS_E_NOMEM when more than lim.max_buffered would
- * be held: consume events first. */
+/* Appends bytes.  They are borrowed, not copied, until ts_tls_stream_next
+ * returns something other than 1 (then what the stream still needs of them is
+ * copied): keep them alive and unchanged until then.  Application data is
+ * skipped where it lies, so an in-order stream costs no copy.  TS_E_NOMEM when
+ * more than lim.max_buffered would be held: consume events first. */
 int ts_tls_stream_feed(struct ts_tls_stream *s, const uint8_t *data, size_t len);
 /* Produces the next event into ev: returns 1, TS_E_NEED_MORE (feed more), or
  * TS_E_MALFORMED (s->err says what; the stream is then failed until
@@ -420,6 +425,9 @@ int ts_tls_stream_next(struct ts_tls_stream *s, struct ts_tls_event *ev);
  * next bytes fed: drops the partial record and handshake, and resynchronises
  * with ts_tls_resync on what comes next. */
 void ts_tls_stream_gap(struct ts_tls_stream *s, size_t missing);
+/* Bytes of memory the stream holds now (its copies of partial records and
+ * handshake messages), for a caller that caps memory across streams. */
+size_t ts_tls_stream_held(const struct ts_tls_stream *s);
 /* Declares the rest of the stream encrypted (or not): a caller that knows
  * better than the stream (it saw the other direction) can say so. */
 void ts_tls_stream_set_encrypted(struct ts_tls_stream *s, bool encrypted);
