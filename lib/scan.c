@@ -233,6 +233,46 @@ static void spec13(struct ts_hello_spec *s, const uint16_t *suites, size_t n)
 }
 
 /* ---------------------------------------------------------------------------
+ * Running tasks on threads. */
+
+typedef void (*task_fn)(struct scan_target *t, int arg);
+struct task {
+	task_fn fn;
+	int arg;
+	struct scan_target *t;
+	uv_thread_t th;
+	bool started;
+};
+
+static void task_main(void *arg)
+{
+	struct task *k = arg;
+	k->fn(k->t, k->arg);
+}
+
+static void task_start(struct task *k)
+{
+	k->started = uv_thread_create(&k->th, task_main, k) == 0;
+}
+
+/* Waits for a started task, or runs one that could not start. */
+static void task_finish(struct task *k)
+{
+	if (k->started)
+		uv_thread_join(&k->th);
+	else
+		k->fn(k->t, k->arg);
+}
+
+static void run_tasks(struct task *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		task_start(&k[i]);
+	for (size_t i = 0; i < n; i++)
+		task_finish(&k[i]);
+}
+
+/* ---------------------------------------------------------------------------
  * Phase 1: versions and suites. */
 
 static bool hostile(enum probe_outcome o)
@@ -321,6 +361,8 @@ static int by_code(const void *a, const void *b)
 
 static void task_groups13(struct scan_target *t, int arg);
 static void task_sigalgs13(struct scan_target *t, int arg);
+static void task_groups12(struct scan_target *t, int arg);
+static void task_sigalgs12(struct scan_target *t, int arg);
 static void run_tls12_tasks(struct scan_target *t);
 
 static void task_suites(struct scan_target *t, int arg)
@@ -334,6 +376,16 @@ static void task_suites(struct scan_target *t, int arg)
 	/* first the whole registry, then the whole registry reversed: the same
 	 * choice means the server orders; another means it follows us */
 	enum probe_outcome first = eliminate(t, v, offer, n_offer, found, n_found, 1);
+	/* groups and signature schemes need only to know that the version is
+	 * accepted (they offer every suite of a kind): they start now, beside
+	 * the enumeration, so the connection budget is never idle */
+	struct task early[2] = {
+		{ .fn = v == TS_SV_TLS13 ? task_groups13 : task_groups12, .arg = v, .t = t },
+		{ .fn = v == TS_SV_TLS13 ? task_sigalgs13 : task_sigalgs12, .arg = v, .t = t },
+	};
+	size_t n_early = *n_found == 1 && (v == TS_SV_TLS13 || v == TS_SV_TLS12) ? 2 : 0;
+	for (size_t i = 0; i < n_early; i++)
+		task_start(&early[i]);
 	if (*n_found == 1 && n_offer > 1) {
 		uint16_t rev[TS_SCAN_MAX_SUITES], second[1];
 		size_t n_second = 0;
@@ -395,11 +447,10 @@ static void task_suites(struct scan_target *t, int arg)
 	if (hostile(first))
 		__atomic_store_n(&r->status, first == P_TIMEOUT ? TS_E_TIMEOUT
 		                 : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS, __ATOMIC_RELAXED);
-	/* what needs only TLS 1.3's answer starts now, beside the other versions */
-	if (v == TS_SV_TLS13 && *n_found > 0) {
-		task_groups13(t, 0);
-		task_sigalgs13(t, 0);
-	}
+	if (n_early == 0 && *n_found > 0 && (v == TS_SV_TLS13 || v == TS_SV_TLS12))
+		n_early = 2;   /* found only in chunks: they run now */
+	for (size_t i = 0; i < n_early; i++)
+		task_finish(&early[i]);
 	/* with TLS 1.2 accepted, the probes that use the best version up to 1.2
 	 * need nothing more from the other versions: start them now */
 	if (v == TS_SV_TLS12 && *n_found > 0)
@@ -480,6 +531,23 @@ static bool want_any(const struct ts_suite_info *s, int arg)
 	return true;
 }
 
+/* Every registry suite of version v (TLS <= 1.2) matching a filter: the
+ * server can only choose among those it accepts, so offering these tells
+ * the same as offering the accepted ones, before they are known. */
+static size_t pick_registry(int v, uint16_t *out, bool (*want)(const struct ts_suite_info *, int),
+                            int arg)
+{
+	size_t n_all, n = 0;
+	const struct ts_suite_info *all = ts_suites(&n_all);
+	for (size_t i = 0; i < n_all && n < TS_SCAN_MAX_SUITES; i++) {
+		const struct ts_suite_info *s = &all[i];
+		if (!s->scsv && s->kx != TS_KX_SCSV && s->code != 0 && s->min_version < TS_TLS13 &&
+		    s->min_version <= version_codes[v] && want(s, arg))
+			out[n++] = s->code;
+	}
+	return n;
+}
+
 static void task_groups13(struct scan_target *t, int arg)
 {
 	(void)arg;
@@ -487,10 +555,12 @@ static void task_groups13(struct scan_target *t, int arg)
 	uint16_t offer[TS_SCAN_MAX_LIST];
 	size_t n = registry_groups(true, true, true, offer, TS_SCAN_MAX_LIST);
 	static const uint16_t no_share[1] = { 0 };
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = registry_suites(true, suites, TS_SCAN_MAX_SUITES);
 	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
 		struct probe p;
 		probe_init(&p);
-		spec13(&p.spec, r->suites[TS_SV_TLS13], r->n_suites[TS_SV_TLS13]);
+		spec13(&p.spec, suites, ns);
 		p.spec.groups = offer;
 		p.spec.n_groups = n;
 		p.spec.key_shares = no_share;   /* an empty key_share: the server must name its group */
@@ -508,13 +578,13 @@ static void task_groups13(struct scan_target *t, int arg)
 	}
 }
 
+/* arg: the version (the best one up to TLS 1.2) */
 static void task_groups12(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = v >= TS_SV_TLS10 ? pick(r, v, suites, want_ecdhe, 0) : 0;
+	size_t ns = v >= TS_SV_TLS10 ? pick_registry(v, suites, want_ecdhe, 0) : 0;
 	if (ns == 0)
 		return;
 	uint16_t offer[TS_SCAN_MAX_LIST];
@@ -562,9 +632,8 @@ static void task_dh(struct scan_target *t, int arg)
 /* The schemes one key type signs with, in the server's order. */
 static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size_t *n_found)
 {
-	struct ts_scan_result *r = t->res;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = pick(r, TS_SV_TLS12, suites, want_fs_auth, auth);
+	size_t ns = pick_registry(TS_SV_TLS12, suites, want_fs_auth, auth);
 	if (ns == 0)
 		return;
 	uint16_t offer[TS_SCAN_MAX_LIST];
@@ -610,8 +679,6 @@ static void task_sigalgs12(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	if (r->n_suites[TS_SV_TLS12] == 0)
-		return;
 	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
 	struct sig12_part parts[3];
 	for (size_t a = 0; a < 3; a++) {
@@ -631,38 +698,61 @@ static void task_sigalgs12(struct scan_target *t, int arg)
 	}
 }
 
-/* TLS 1.3 hides the chosen scheme in the encrypted CertificateVerify, so each
- * scheme is offered alone: a server with no key for it refuses the hello. */
-static const uint16_t sigalgs13_candidates[] = {
-	0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0807, 0x0808,
-	0x0809, 0x080a, 0x080b, 0x081a, 0x081b, 0x081c,
+/* TLS 1.3 hides the chosen scheme in the encrypted CertificateVerify, so a
+ * scheme is known accepted only when offered alone: a server with no key for
+ * it refuses the hello.  The schemes of one key type are first offered
+ * together (most servers refuse most families in one hello), then one by
+ * one; the last of a family accepted together need not be asked alone when
+ * the others were refused. */
+static const uint16_t sigalgs13_families[][4] = {
+	{ 0x0403, 0x0503, 0x0603 },             /* ECDSA */
+	{ 0x0804, 0x0805, 0x0806 },             /* RSA-PSS, rsaEncryption key */
+	{ 0x0807, 0x0808 },                     /* EdDSA */
+	{ 0x0809, 0x080a, 0x080b },             /* RSA-PSS, PSS key */
+	{ 0x081a, 0x081b, 0x081c },             /* ECDSA brainpool */
 };
+#define N_SIG13_FAMILIES (sizeof sigalgs13_families / sizeof sigalgs13_families[0])
 
 struct sig13_state {
 	struct scan_target *t;
 	uv_mutex_t lock;
 	size_t next;
-	bool ok[sizeof sigalgs13_candidates / sizeof sigalgs13_candidates[0]];
+	bool ok[N_SIG13_FAMILIES][4];
 };
+
+static bool sig13_accepted(struct scan_target *t, const uint16_t *schemes, size_t n)
+{
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = registry_suites(true, suites, TS_SCAN_MAX_SUITES);
+	struct probe p;
+	probe_init(&p);
+	spec13(&p.spec, suites, ns);
+	p.spec.sigalgs = schemes;
+	p.spec.n_sigalgs = n;
+	bool ok = probe_run(t, &p) == P_HELLO && p.version == TS_TLS13 && !p.is_hrr;
+	probe_clear(&p);
+	return ok;
+}
 
 static void sig13_worker(void *arg)
 {
 	struct sig13_state *s = arg;
-	struct ts_scan_result *r = s->t->res;
 	for (;;) {
 		uv_mutex_lock(&s->lock);
-		size_t i = s->next++;
+		size_t f = s->next++;
 		uv_mutex_unlock(&s->lock);
-		if (i >= sizeof sigalgs13_candidates / sizeof sigalgs13_candidates[0])
+		if (f >= N_SIG13_FAMILIES)
 			return;
-		struct probe p;
-		probe_init(&p);
-		spec13(&p.spec, r->suites[TS_SV_TLS13], r->n_suites[TS_SV_TLS13]);
-		p.spec.sigalgs = &sigalgs13_candidates[i];
-		p.spec.n_sigalgs = 1;
-		if (probe_run(s->t, &p) == P_HELLO && p.version == TS_TLS13 && !p.is_hrr)
-			s->ok[i] = true;
-		probe_clear(&p);
+		const uint16_t *fam = sigalgs13_families[f];
+		size_t n = 0, n_ok = 0;
+		while (n < 4 && fam[n] != 0)
+			n++;
+		if (!sig13_accepted(s->t, fam, n))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			s->ok[f][i] = i + 1 == n && n_ok == 0 ? true : sig13_accepted(s->t, &fam[i], 1);
+			n_ok += s->ok[f][i];
+		}
 	}
 }
 
@@ -670,8 +760,6 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	if (r->n_suites[TS_SV_TLS13] == 0)
-		return;
 	struct sig13_state s = { .t = t };
 	uv_mutex_init(&s.lock);
 	uv_thread_t th[2];
@@ -683,9 +771,10 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 	for (int i = 0; i < nth; i++)
 		uv_thread_join(&th[i]);
 	uv_mutex_destroy(&s.lock);
-	for (size_t i = 0; i < sizeof s.ok / sizeof s.ok[0]; i++)
-		if (s.ok[i] && r->n_sigalgs13 < TS_SCAN_MAX_LIST)
-			r->sigalgs13[r->n_sigalgs13++] = sigalgs13_candidates[i];
+	for (size_t f = 0; f < N_SIG13_FAMILIES; f++)
+		for (size_t i = 0; i < 4; i++)
+			if (s.ok[f][i] && r->n_sigalgs13 < TS_SCAN_MAX_LIST)
+				r->sigalgs13[r->n_sigalgs13++] = sigalgs13_families[f][i];
 }
 
 static struct ts_trust *g_trust;
@@ -903,17 +992,18 @@ static void task_conn(struct scan_target *t, int arg)
 	ts_config_set_ciphers(cfg, "ALL:COMPLEMENTOFDEFAULT:@SECLEVEL=0");
 	ts_config_set_session_cache(cfg, true);
 	ts_config_set_timeout(cfg, t->opt->timeout_ms);
+	if (t->opt->ca_path != NULL)
+		ts_config_set_ca_path(cfg, t->opt->ca_path);   /* cheaper than the system store */
 	/* OpenSSL's context (and the trust store) is built with the first conn:
 	 * build it now, not while a connection is open and the server waits
-	 * (a single-threaded server would stall every other probe) */
+	 * (a single-threaded server would stall every other probe); every
+	 * setter drops the context, so this comes last */
 	struct ts_conn *warm = ts_conn_client(cfg);
 	if (warm != NULL)
 		ts_conn_set_callbacks(warm, no_io, no_io_w, NULL, "warm.invalid");
 	ts_conn_free(warm);
 	bool http = t->starttls == TS_STARTTLS_NONE;
 	bool resumed = false;
-	if (t->opt->ca_path != NULL)
-		ts_config_set_ca_path(cfg, t->opt->ca_path);   /* cheaper than the system store */
 	if (conn_once(t, cfg, http, &resumed, true) == TS_OK &&
 	    conn_once(t, cfg, false, &resumed, false) == TS_OK)
 		r->resumption = resumed ? TS_YES : TS_NO;
@@ -998,47 +1088,19 @@ static void task_alpn(struct scan_target *t, int arg)
 	}
 }
 
-/* ---------------------------------------------------------------------------
- * Running tasks on threads. */
-
-typedef void (*task_fn)(struct scan_target *t, int arg);
-struct task {
-	task_fn fn;
-	int arg;
-	struct scan_target *t;
-	uv_thread_t th;
-	bool started;
-};
-
-static void task_main(void *arg)
-{
-	struct task *k = arg;
-	k->fn(k->t, k->arg);
-}
-
-static void run_tasks(struct task *k, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		k[i].started = uv_thread_create(&k[i].th, task_main, &k[i]) == 0;
-	for (size_t i = 0; i < n; i++) {
-		if (k[i].started)
-			uv_thread_join(&k[i].th);
-		else
-			k[i].fn(k[i].t, k[i].arg);
-	}
-}
-
+/* The probes that use the accepted suites of the best version up to TLS 1.2
+ * (with TLS 1.2 accepted its groups and signature schemes are known already). */
 static void run_tls12_tasks(struct scan_target *t)
 {
+	int v = best12(t->res);
 	struct task k[] = {
 		{ .fn = task_certs, .t = t },
-		{ .fn = task_groups12, .t = t },
-		{ .fn = task_sigalgs12, .t = t },
 		{ .fn = task_dh, .t = t },
 		{ .fn = task_ccs, .t = t },
 		{ .fn = task_alpn, .t = t },
+		{ .fn = task_groups12, .arg = v, .t = t },
 	};
-	run_tasks(k, sizeof k / sizeof k[0]);
+	run_tasks(k, sizeof k / sizeof k[0] - (v == TS_SV_TLS12));
 }
 
 static void scan_one(const char *target, const struct ts_scan_options *opt,
@@ -1079,7 +1141,11 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	uv_sem_init(&t.budget, (unsigned)opt->max_connections);
 	uv_mutex_init(&t.lock);
 
-	struct task p1[TS_SV_COUNT + 2];
+	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no
+	 * suite and nothing waits for them but the report */
+	struct task conn = { .fn = task_conn, .t = &t };
+	task_start(&conn);
+	struct task p1[TS_SV_COUNT + 1];
 	size_t n1 = 0;
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS12, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS13, .t = &t };
@@ -1087,8 +1153,6 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS10, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_SSL3, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_ssl2, .arg = 0, .t = &t };
-	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no suite */
-	p1[n1++] = (struct task){ .fn = task_conn, .arg = 0, .t = &t };
 	run_tasks(p1, n1);
 
 	bool any = false;
@@ -1096,10 +1160,13 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 		if (r->protocols[v] == TS_YES)
 			any = true;
 	if (any) {
-		r->status = TS_OK;
 		if (r->n_suites[TS_SV_TLS12] == 0)
 			run_tls12_tasks(&t);   /* else they ran beside phase 1 */
 		task_fallback(&t, 0);
+	}
+	task_finish(&conn);
+	if (any) {
+		r->status = TS_OK;
 		/* a TLS 1.3-only server showed its certificate only to the complete handshake */
 		if (r->n_certs == 0 && t.have_conn_cert) {
 			r->certs[0] = t.conn_cert;

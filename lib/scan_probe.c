@@ -80,6 +80,18 @@ static int add_deflate(struct ts_buf *b)
 	return 0;
 }
 
+/* A close_notify alert right behind the hello: the server sends its answer,
+ * then reads the alert and hangs up at once instead of waiting for us to
+ * close (a server that serves one connection at a time would otherwise
+ * stand idle for every probe until the scanner reads its answer). */
+static void add_close_notify(struct ts_buf *b)
+{
+	if (b->len < 3 || b->oom)
+		return;
+	const uint8_t alert[] = { TS_CT_ALERT, b->data[1], b->data[2], 0, 2, 1, 0 };
+	ts_buf_put(b, alert, sizeof alert);
+}
+
 /* Connects (with back-off on refusal) and runs the preamble. */
 static int open_conn(struct scan_target *t, struct probe *p, int *fd)
 {
@@ -349,6 +361,8 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 		ts_buf_clear(&out);
 		return p->outcome;
 	}
+	if (p->after == AFTER_NONE && p->spec.version != TS_SSL2)
+		add_close_notify(&out);
 	uv_sem_wait(&t->budget);
 	int fd = -1;
 	if (open_conn(t, p, &fd) != TS_OK) {
