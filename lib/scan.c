@@ -2,16 +2,22 @@
  * connections, run as independent chains on threads while a per-target
  * semaphore keeps at most max_connections connections open at a time.
  *
- * Phase 1: per version, the whole IANA registry is offered; the chosen suite
- *          is struck out and the rest offered again until the server refuses
- *          (one connection per accepted suite, plus one).  Then one hello
- *          with the accepted suites reversed tells server order from client
- *          order.  SSLv2 takes one hello.
- * Phase 2: knowing versions and suites: groups (TLS 1.3 by HelloRetryRequest
- *          with no key share, TLS 1.2 by the curve in ServerKeyExchange),
- *          signature algorithms, one certificate per key type (with OCSP,
- *          ticket, renegotiation_info, heartbeat and DEFLATE offered in the
- *          same hello), DH size, fallback SCSV, CCS injection, ALPN. */
+ * Suites: per version, the whole IANA registry is offered; the chosen suite
+ *         is struck out and the rest offered again until the server refuses
+ *         (one connection per accepted suite, plus one).  The registry
+ *         reversed tells server order from client order; a client-order
+ *         server's suites are then eliminated in four parts at once.  SSLv2
+ *         takes one hello.
+ * The rest starts with the first answer of TLS 1.2 (or 1.3), beside the
+ *         enumeration: each of these hellos offers every registry suite of
+ *         the kind it needs (the server can only choose one it accepts, so
+ *         the accepted ones need not be known yet): groups (TLS 1.3 by
+ *         HelloRetryRequest with no key share, TLS 1.2 by the curve in
+ *         ServerKeyExchange), signature algorithms, one certificate per key
+ *         type (with OCSP, ticket, renegotiation_info, heartbeat and DEFLATE
+ *         offered in the same hello), DH size, CCS injection, ALPN.  Only
+ *         fallback SCSV waits for every version.  Every hello is followed by
+ *         a close_notify, so the server hangs up as soon as it has answered. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,11 +365,23 @@ static int by_code(const void *a, const void *b)
 	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
 
+#define TLS12_TASKS 6
+static size_t tls12_tasks(struct scan_target *t, int v, struct task *k);
 static void task_groups13(struct scan_target *t, int arg);
 static void task_sigalgs13(struct scan_target *t, int arg);
-static void task_groups12(struct scan_target *t, int arg);
-static void task_sigalgs12(struct scan_target *t, int arg);
-static void run_tls12_tasks(struct scan_target *t);
+
+/* The probes that need only to know that version v is accepted (they offer
+ * every suite of a kind, so the accepted suites need not be known): they
+ * start with v's first answer, beside the enumeration, so the connection
+ * budget is never idle. */
+static size_t early_tasks(struct scan_target *t, enum ts_scan_version v, struct task *k)
+{
+	if (v == TS_SV_TLS12)
+		return tls12_tasks(t, v, k);
+	k[0] = (struct task){ .fn = task_groups13, .t = t };
+	k[1] = (struct task){ .fn = task_sigalgs13, .t = t };
+	return 2;
+}
 
 static void task_suites(struct scan_target *t, int arg)
 {
@@ -376,14 +394,10 @@ static void task_suites(struct scan_target *t, int arg)
 	/* first the whole registry, then the whole registry reversed: the same
 	 * choice means the server orders; another means it follows us */
 	enum probe_outcome first = eliminate(t, v, offer, n_offer, found, n_found, 1);
-	/* groups and signature schemes need only to know that the version is
-	 * accepted (they offer every suite of a kind): they start now, beside
-	 * the enumeration, so the connection budget is never idle */
-	struct task early[2] = {
-		{ .fn = v == TS_SV_TLS13 ? task_groups13 : task_groups12, .arg = v, .t = t },
-		{ .fn = v == TS_SV_TLS13 ? task_sigalgs13 : task_sigalgs12, .arg = v, .t = t },
-	};
-	size_t n_early = *n_found == 1 && (v == TS_SV_TLS13 || v == TS_SV_TLS12) ? 2 : 0;
+	struct task early[TLS12_TASKS];
+	size_t n_early = 0;
+	if (*n_found == 1 && (v == TS_SV_TLS13 || v == TS_SV_TLS12))
+		n_early = early_tasks(t, v, early);
 	for (size_t i = 0; i < n_early; i++)
 		task_start(&early[i]);
 	if (*n_found == 1 && n_offer > 1) {
@@ -448,13 +462,9 @@ static void task_suites(struct scan_target *t, int arg)
 		__atomic_store_n(&r->status, first == P_TIMEOUT ? TS_E_TIMEOUT
 		                 : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS, __ATOMIC_RELAXED);
 	if (n_early == 0 && *n_found > 0 && (v == TS_SV_TLS13 || v == TS_SV_TLS12))
-		n_early = 2;   /* found only in chunks: they run now */
+		n_early = early_tasks(t, v, early);   /* found only in chunks: they run now */
 	for (size_t i = 0; i < n_early; i++)
 		task_finish(&early[i]);
-	/* with TLS 1.2 accepted, the probes that use the best version up to 1.2
-	 * need nothing more from the other versions: start them now */
-	if (v == TS_SV_TLS12 && *n_found > 0)
-		run_tls12_tasks(t);
 }
 
 static void task_ssl2(struct scan_target *t, int arg)
@@ -611,11 +621,10 @@ static void task_groups12(struct scan_target *t, int arg)
 
 static void task_dh(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = v >= 0 ? pick(r, v, suites, want_dhe, 0) : 0;
+	size_t ns = v >= 0 ? pick_registry(v, suites, want_dhe, 0) : 0;
 	if (ns == 0)
 		return;
 	struct probe p;
@@ -677,8 +686,9 @@ static void sig12_main(void *arg)
 /* One elimination per key type (RSA, ECDSA, DSS), side by side. */
 static void task_sigalgs12(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
+	if (arg != TS_SV_TLS12)
+		return;
 	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
 	struct sig12_part parts[3];
 	for (size_t a = 0; a < 3; a++) {
@@ -819,9 +829,8 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
  * heartbeats and DEFLATE, and the first one tries Heartbleed. */
 static void task_certs(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	if (v < 0) {
 		return;   /* TLS 1.3 only: task_conn gets the certificate */
 	}
@@ -830,7 +839,7 @@ static void task_certs(struct scan_target *t, int arg)
 	bool first = true;
 	for (size_t a = 0; a < sizeof auths / sizeof auths[0]; a++) {
 		uint16_t suites[TS_SCAN_MAX_SUITES];
-		size_t ns = pick(r, v, suites, want_auth, auths[a]);
+		size_t ns = pick_registry(v, suites, want_auth, auths[a]);
 		if (ns == 0)
 			continue;
 		struct probe p;
@@ -877,7 +886,8 @@ static void task_certs(struct scan_target *t, int arg)
 				else
 					r->n_certs++;
 			}
-		} else {
+		} else if (hostile(o)) {
+			/* a refusal only says the server has no key of this type */
 			note(t, "certificate (%s): %s", auth_names[a], outcome_words(&p));
 		}
 		probe_clear(&p);
@@ -1040,14 +1050,15 @@ static void task_fallback(struct scan_target *t, int arg)
 
 static void task_ccs(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	if (v < TS_SV_TLS10)
 		return;
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = pick_registry(v, suites, want_any, 0);
 	struct probe p;
 	probe_init(&p);
-	spec12(&p.spec, version_codes[v], r->suites[v], r->n_suites[v]);
+	spec12(&p.spec, version_codes[v], suites, ns);
 	p.stop = STOP_DONE;
 	p.after = AFTER_CCS;
 	if (probe_run(t, &p) == P_HELLO && p.hello_done)
@@ -1057,11 +1068,12 @@ static void task_ccs(struct scan_target *t, int arg)
 
 static void task_alpn(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	if (v < TS_SV_TLS10)
 		return;
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = pick_registry(v, suites, want_any, 0);
 	const char *offer[] = { "h2", "http/1.1", "http/1.0", "spdy/3.1", "h3", "imap", "pop3",
 	                        "smtp", "xmpp-client", "acme-tls/1" };
 	size_t n = sizeof offer / sizeof offer[0];
@@ -1069,7 +1081,7 @@ static void task_alpn(struct scan_target *t, int arg)
 	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_ALPN; round++) {
 		struct probe p;
 		probe_init(&p);
-		spec12(&p.spec, version_codes[v], r->suites[v], r->n_suites[v]);
+		spec12(&p.spec, version_codes[v], suites, ns);
 		p.spec.alpn = offer;
 		p.spec.n_alpn = n;
 		bool ok = probe_run(t, &p) == P_HELLO && p.alpn[0] != '\0';
@@ -1088,19 +1100,14 @@ static void task_alpn(struct scan_target *t, int arg)
 	}
 }
 
-/* The probes that use the accepted suites of the best version up to TLS 1.2
- * (with TLS 1.2 accepted its groups and signature schemes are known already). */
-static void run_tls12_tasks(struct scan_target *t)
+/* The probes of the best version up to TLS 1.2 (v). */
+static size_t tls12_tasks(struct scan_target *t, int v, struct task *k)
 {
-	int v = best12(t->res);
-	struct task k[] = {
-		{ .fn = task_certs, .t = t },
-		{ .fn = task_dh, .t = t },
-		{ .fn = task_ccs, .t = t },
-		{ .fn = task_alpn, .t = t },
-		{ .fn = task_groups12, .arg = v, .t = t },
-	};
-	run_tasks(k, sizeof k / sizeof k[0] - (v == TS_SV_TLS12));
+	static const task_fn fns[TLS12_TASKS] = { task_certs, task_groups12, task_sigalgs12,
+	                                          task_dh, task_ccs, task_alpn };
+	for (size_t i = 0; i < TLS12_TASKS; i++)
+		k[i] = (struct task){ .fn = fns[i], .arg = v, .t = t };
+	return TLS12_TASKS;
 }
 
 static void scan_one(const char *target, const struct ts_scan_options *opt,
@@ -1160,8 +1167,11 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 		if (r->protocols[v] == TS_YES)
 			any = true;
 	if (any) {
-		if (r->n_suites[TS_SV_TLS12] == 0)
-			run_tls12_tasks(&t);   /* else they ran beside phase 1 */
+		if (r->n_suites[TS_SV_TLS12] == 0) {
+			/* else they ran beside TLS 1.2's enumeration */
+			struct task k[TLS12_TASKS];
+			run_tasks(k, tls12_tasks(&t, best12(r), k));
+		}
 		task_fallback(&t, 0);
 	}
 	task_finish(&conn);
