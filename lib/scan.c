@@ -346,7 +346,7 @@ static enum probe_outcome eliminate(struct scan_target *t, enum ts_scan_version 
 struct part {
 	struct scan_target *t;
 	enum ts_scan_version v;
-	const uint16_t *offer;
+	uint16_t offer[TS_SCAN_MAX_SUITES];
 	size_t n_offer;
 	uint16_t found[TS_SCAN_MAX_SUITES];
 	size_t n_found;
@@ -411,14 +411,18 @@ static void task_suites(struct scan_target *t, int arg)
 			r->server_order[v] = TS_NO;
 			found[(*n_found)++] = second[0];
 			rest = remove_from(offer, rest, second[0]);
+			/* every 4th suite to a part: the accepted ones, which cluster
+			 * in the registry, are shared evenly, so the parts end together */
 			struct part parts[4];
-			size_t n_parts = rest >= 16 ? 4 : 1, per = (rest + n_parts - 1) / n_parts;
-			for (size_t i = 0; i < n_parts; i++) {
-				size_t off = i * per;
-				parts[i] = (struct part){ .t = t, .v = v, .offer = offer + off,
-				                          .n_offer = off < rest ? (rest - off < per ? rest - off : per) : 0 };
-				parts[i].started = i > 0 && uv_thread_create(&parts[i].th, part_main, &parts[i]) == 0;
+			size_t n_parts = rest >= 16 ? 4 : 1;
+			for (size_t i = 0; i < n_parts; i++)
+				parts[i] = (struct part){ .t = t, .v = v };
+			for (size_t k = 0; k < rest; k++) {
+				struct part *pt = &parts[k % n_parts];
+				pt->offer[pt->n_offer++] = offer[k];
 			}
+			for (size_t i = 0; i < n_parts; i++)
+				parts[i].started = i > 0 && uv_thread_create(&parts[i].th, part_main, &parts[i]) == 0;
 			for (size_t i = 0; i < n_parts; i++)
 				if (!parts[i].started)
 					part_main(&parts[i]);
