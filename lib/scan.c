@@ -450,9 +450,11 @@ static void task_suites(struct scan_target *t, int arg)
 			if (hostile(o))
 				break;
 		}
-		if (*n_found > 0)
+		if (*n_found > 0) {
+			t->small_hellos[v] = true;
 			note(t, "%s: the server hangs up on a hello with %zu suites; offered 64 at a "
 			     "time", version_names[v], n_offer);
+		}
 	}
 	if (*n_found > 0) {
 		r->protocols[v] = TS_YES;
@@ -545,12 +547,16 @@ static bool want_any(const struct ts_suite_info *s, int arg)
 	return true;
 }
 
-/* Every registry suite of version v (TLS <= 1.2) matching a filter: the
- * server can only choose among those it accepts, so offering these tells
- * the same as offering the accepted ones, before they are known. */
-static size_t pick_registry(int v, uint16_t *out, bool (*want)(const struct ts_suite_info *, int),
-                            int arg)
+/* The suites a probe of version v (TLS <= 1.2) offers: every registry suite
+ * matching a filter.  The server can only choose among those it accepts, so
+ * offering these tells the same as offering the accepted ones, before they
+ * are known.  A server that hangs up on big hellos gets the accepted ones
+ * (known by then: its probes wait for the enumeration). */
+static size_t pick_registry(const struct scan_target *t, int v, uint16_t *out,
+                            bool (*want)(const struct ts_suite_info *, int), int arg)
 {
+	if (t->small_hellos[v])
+		return pick(t->res, v, out, want, arg);
 	size_t n_all, n = 0;
 	const struct ts_suite_info *all = ts_suites(&n_all);
 	for (size_t i = 0; i < n_all && n < TS_SCAN_MAX_SUITES; i++) {
@@ -598,7 +604,7 @@ static void task_groups12(struct scan_target *t, int arg)
 	struct ts_scan_result *r = t->res;
 	int v = arg;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = v >= TS_SV_TLS10 ? pick_registry(v, suites, want_ecdhe, 0) : 0;
+	size_t ns = v >= TS_SV_TLS10 ? pick_registry(t, v, suites, want_ecdhe, 0) : 0;
 	if (ns == 0)
 		return;
 	uint16_t offer[TS_SCAN_MAX_LIST];
@@ -628,7 +634,7 @@ static void task_dh(struct scan_target *t, int arg)
 	struct ts_scan_result *r = t->res;
 	int v = arg;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = v >= 0 ? pick_registry(v, suites, want_dhe, 0) : 0;
+	size_t ns = v >= 0 ? pick_registry(t, v, suites, want_dhe, 0) : 0;
 	if (ns == 0)
 		return;
 	struct probe p;
@@ -646,7 +652,7 @@ static void task_dh(struct scan_target *t, int arg)
 static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size_t *n_found)
 {
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = pick_registry(TS_SV_TLS12, suites, want_fs_auth, auth);
+	size_t ns = pick_registry(t, TS_SV_TLS12, suites, want_fs_auth, auth);
 	if (ns == 0)
 		return;
 	uint16_t offer[TS_SCAN_MAX_LIST];
@@ -843,7 +849,7 @@ static void task_certs(struct scan_target *t, int arg)
 	bool first = true;
 	for (size_t a = 0; a < sizeof auths / sizeof auths[0]; a++) {
 		uint16_t suites[TS_SCAN_MAX_SUITES];
-		size_t ns = pick_registry(v, suites, want_auth, auths[a]);
+		size_t ns = pick_registry(t, v, suites, want_auth, auths[a]);
 		if (ns == 0)
 			continue;
 		struct probe p;
@@ -1059,7 +1065,7 @@ static void task_ccs(struct scan_target *t, int arg)
 	if (v < TS_SV_TLS10)
 		return;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = pick_registry(v, suites, want_any, 0);
+	size_t ns = pick_registry(t, v, suites, want_any, 0);
 	struct probe p;
 	probe_init(&p);
 	spec12(&p.spec, version_codes[v], suites, ns);
@@ -1077,7 +1083,7 @@ static void task_alpn(struct scan_target *t, int arg)
 	if (v < TS_SV_TLS10)
 		return;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = pick_registry(v, suites, want_any, 0);
+	size_t ns = pick_registry(t, v, suites, want_any, 0);
 	const char *offer[] = { "h2", "http/1.1", "http/1.0", "spdy/3.1", "h3", "imap", "pop3",
 	                        "smtp", "xmpp-client", "acme-tls/1" };
 	size_t n = sizeof offer / sizeof offer[0];

@@ -11,6 +11,7 @@ MODE:
             renegotiation_info, DEFLATE when offered, the heartbeat extension
             and a Heartbleed-style answer to a short heartbeat, silence after an
             early ChangeCipherSpec (CCS injection), TLS_FALLBACK_SCSV ignored
+  smallhello  old, but hangs up on a hello with more than 64 suites
   garbage   random bytes in answer to every hello
   close     closes every connection at once
   stall     reads the hello and never answers
@@ -95,6 +96,8 @@ def tls_answer(s, first5):
     if first5[0] != 22 or msg[0] != 1:
         return False
     v, suites, comps, exts = parse_hello(msg[4:])
+    if MODE == "smallhello" and len(suites) > 64:
+        return False            # hangs up on a big hello, as some old servers did
     if v < 0x0300:
         s.sendall(record(21, 0x0300, b"\x02\x46"))
         return False
