@@ -296,15 +296,20 @@ static int on_event(struct probe *p, const struct ts_tls_event *ev, bool *hello)
 	}
 }
 
-/* After ServerHelloDone: the first byte of the server's next record, or a
- * code (TS_E_TIMEOUT, TS_E_CLOSED, TS_E_CONNECT). */
-static int next_record_type(int fd, int wait_ms)
+/* After ServerHelloDone: the header of the server's next record (type,
+ * length), or a code (TS_E_TIMEOUT, TS_E_CLOSED, TS_E_CONNECT). */
+static int next_record(int fd, int wait_ms, size_t *len)
 {
 	uint8_t b[5];
+	size_t got = 0;
 	struct ts_error err = { 0 };
-	ssize_t n = ts_read_timeout(fd, b, sizeof b, wait_ms, &err);
-	if (n < 0)
-		return (int)n;
+	while (got < sizeof b) {
+		ssize_t n = ts_read_timeout(fd, b + got, sizeof b - got, wait_ms, &err);
+		if (n < 0)
+			return (int)n;
+		got += (size_t)n;
+	}
+	*len = ((size_t)b[3] << 8) | b[4];
 	return b[0];
 }
 
@@ -319,13 +324,20 @@ static void run_after(struct probe *p, int fd, const struct scan_target *t)
 			return;
 		}
 		/* A heartbeat request whose payload_length (16384) claims far more
-		 * than the zero bytes that follow: a patched server drops it. */
-		uint8_t hb[] = { TS_CT_HEARTBEAT, (uint8_t)(v >> 8), (uint8_t)v, 0, 3, 1, 0x40, 0x00 };
+		 * than the zero bytes that follow, then a well-formed one (1 byte of
+		 * payload, 16 of padding): a patched server drops the first and
+		 * answers the second at once (a short record), a vulnerable one
+		 * answers the first with 16 KB of its memory. */
+		uint8_t hb[] = { TS_CT_HEARTBEAT, (uint8_t)(v >> 8), (uint8_t)v, 0, 3, 1, 0x40, 0x00,
+		                 TS_CT_HEARTBEAT, (uint8_t)(v >> 8), (uint8_t)v, 0, 20, 1, 0, 1, 0x42,
+		                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 		if (ts_write_all(fd, hb, sizeof hb, t->opt->timeout_ms, &err) != 0)
 			return;
-		int ty = next_record_type(fd, wait);
-		p->after_result = ty == TS_CT_HEARTBEAT ? TS_YES : TS_NO;
-		if (ty == TS_CT_HEARTBEAT)
+		size_t len = 0;
+		int ty = next_record(fd, wait, &len);
+		bool leak = ty == TS_CT_HEARTBEAT && len > 3 + 1 + 64;
+		p->after_result = leak ? TS_YES : TS_NO;
+		if (leak)
 			snprintf(p->msg, sizeof p->msg,
 			         "answered a heartbeat that claimed 16384 bytes and carried none");
 		return;
@@ -335,7 +347,8 @@ static void run_after(struct probe *p, int fd, const struct scan_target *t)
 		uint8_t ccs[] = { TS_CT_CHANGE_CIPHER_SPEC, (uint8_t)(v >> 8), (uint8_t)v, 0, 1, 1 };
 		if (ts_write_all(fd, ccs, sizeof ccs, t->opt->timeout_ms, &err) != 0)
 			return;
-		int ty = next_record_type(fd, wait);
+		size_t len = 0;
+		int ty = next_record(fd, wait, &len);
 		if (ty == TS_CT_ALERT || ty == TS_E_CLOSED || ty == TS_E_CONNECT) {
 			p->after_result = TS_NO;
 		} else if (ty == TS_E_TIMEOUT) {

@@ -12,6 +12,7 @@ MODE:
             and a Heartbleed-style answer to a short heartbeat, silence after an
             early ChangeCipherSpec (CCS injection), TLS_FALLBACK_SCSV ignored
   smallhello  old, but hangs up on a hello with more than 64 suites
+  hbfixed   old, but with Heartbleed fixed (well-formed heartbeats still answered)
   garbage   random bytes in answer to every hello
   close     closes every connection at once
   stall     reads the hello and never answers
@@ -123,6 +124,8 @@ def tls_answer(s, first5):
         if h[0] == 24 and heartbeat:
             # the bug: echo as many bytes as the request claimed
             claimed = struct.unpack(">H", payload[1:3])[0]
+            if MODE == "hbfixed" and 1 + 2 + claimed + 16 > len(payload):
+                continue        # the fix: a request claiming more than it carries is dropped
             s.sendall(record(24, version, b"\x02" + struct.pack(">H", claimed) +
                              os.urandom(claimed) + b"\x00" * 16))
         elif h[0] == 20:
