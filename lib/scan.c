@@ -1158,10 +1158,6 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	uv_sem_init(&t.budget, (unsigned)opt->max_connections);
 	uv_mutex_init(&t.lock);
 
-	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no
-	 * suite and nothing waits for them but the report */
-	struct task conn = { .fn = task_conn, .t = &t };
-	task_start(&conn);
 	struct task p1[TS_SV_COUNT + 1];
 	size_t n1 = 0;
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS12, .t = &t };
@@ -1170,7 +1166,15 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS10, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_SSL3, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_ssl2, .arg = 0, .t = &t };
-	run_tasks(p1, n1);
+	for (size_t i = 0; i < n1; i++)
+		task_start(&p1[i]);
+	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no
+	 * suite and nothing waits for them but the report; they start last, as
+	 * building OpenSSL's context takes the CPU the other threads start on */
+	struct task conn = { .fn = task_conn, .t = &t };
+	task_start(&conn);
+	for (size_t i = 0; i < n1; i++)
+		task_finish(&p1[i]);
 
 	bool any = false;
 	for (int v = 0; v < TS_SV_COUNT; v++)
