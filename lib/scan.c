@@ -801,6 +801,22 @@ static struct ts_trust *g_trust;
 static int g_trust_rc;
 static struct ts_error g_trust_err;
 static uv_mutex_t g_trust_lock;
+static uv_thread_t g_trust_th;
+static bool g_trust_loading;       /* under g_trust_lock: g_trust_th still to be joined */
+
+static void trust_load(void *arg)
+{
+	g_trust_rc = ts_trust_new(arg, &g_trust, &g_trust_err);
+}
+
+/* The trust store, loaded (the system store loads on its own thread, beside
+ * the first probes).  Call with g_trust_lock held. */
+static void trust_ready(void)
+{
+	if (g_trust_loading)
+		uv_thread_join(&g_trust_th);
+	g_trust_loading = false;
+}
 
 static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uint8_t *const *ders,
                         const size_t *lens, size_t n)
@@ -814,15 +830,17 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
 	int64_t now = (int64_t)time(NULL);
 	c->expired = c->leaf.not_after < now;
 	c->not_yet_valid = c->leaf.not_before > now;
+	uv_mutex_lock(&g_trust_lock);
+	trust_ready();
 	if (g_trust == NULL) {
 		snprintf(c->verify_error, sizeof c->verify_error, "%s", g_trust_err.msg);
+		uv_mutex_unlock(&g_trust_lock);
 		return;
 	}
 	struct ts_verify_options vo = { .name = t->opt->server_name != NULL ? t->opt->server_name
 	                                                                     : t->host };
 	struct ts_verify_result vr;
 	memset(&vr, 0, sizeof vr);
-	uv_mutex_lock(&g_trust_lock);
 	int rc = ts_cert_verify_der(g_trust, ders, lens, n, &vo, &vr, &err);
 	uv_mutex_unlock(&g_trust_lock);
 	c->trusted = vr.trusted;
@@ -1295,9 +1313,14 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 	uv_mutex_lock(&g_trust_lock);
 	ts_trust_free(g_trust);
 	g_trust = NULL;
-	g_trust_rc = ts_trust_new(opt.ca_path, &g_trust, &g_trust_err);
+	/* --ca is read now (a bad one stops here); the system store, slow to
+	 * load, loads beside the first probes */
+	g_trust_loading = opt.ca_path == NULL &&
+	                  uv_thread_create(&g_trust_th, trust_load, NULL) == 0;
+	if (!g_trust_loading)
+		trust_load((void *)opt.ca_path);
 	uv_mutex_unlock(&g_trust_lock);
-	if (g_trust_rc != TS_OK && opt.ca_path != NULL) {
+	if (opt.ca_path != NULL && g_trust_rc != TS_OK) {
 		ts_error_set(err, g_trust_rc, "%s", g_trust_err.msg);
 		return g_trust_rc;
 	}
@@ -1318,6 +1341,7 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 	free(th);
 	uv_mutex_destroy(&ru.lock);
 	uv_mutex_lock(&g_trust_lock);
+	trust_ready();
 	ts_trust_free(g_trust);
 	g_trust = NULL;
 	uv_mutex_unlock(&g_trust_lock);
