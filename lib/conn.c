@@ -62,7 +62,7 @@ struct ts_config {
 	bool session_cache;
 	int timeout_ms;
 	int family;
-	bool noverifycert, noverifyname, noverifytime, legacy;
+	bool noverifycert, noverifyname, noverifytime, legacy, legacy_reneg;
 	SSL_CTX *client_ctx;             /* built on first use, dropped by setters */
 	SSL_CTX *server_ctx;
 	struct session_entry sessions[SESSIONS_MAX];
@@ -500,7 +500,13 @@ void ts_config_insecure_legacy_protocols(struct ts_config *cfg)
 	cfg->seclevel = 0;
 }
 
-size_t ts_config_insecure(const struct ts_config *cfg, const char *names[4])
+void ts_config_insecure_legacy_renegotiation(struct ts_config *cfg)
+{
+	changing(cfg);
+	cfg->legacy_reneg = true;
+}
+
+size_t ts_config_insecure(const struct ts_config *cfg, const char *names[TS_INSECURE_MAX])
 {
 	size_t n = 0;
 	if (cfg->noverifycert)
@@ -511,6 +517,8 @@ size_t ts_config_insecure(const struct ts_config *cfg, const char *names[4])
 		names[n++] = "insecure_noverifytime";
 	if (cfg->legacy)
 		names[n++] = "insecure_legacy_protocols";
+	if (cfg->legacy_reneg)
+		names[n++] = "insecure_legacy_renegotiation";
 	return n;
 }
 
@@ -793,6 +801,8 @@ static SSL_CTX *client_ctx(struct ts_config *cfg, struct ts_error *err)
 		goto fail;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_cert_verify_callback(ctx, verify_cb, NULL);
+	if (cfg->legacy_reneg)
+		SSL_CTX_set_options(ctx, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
 	if (cfg->alpn_len > 0 && SSL_CTX_set_alpn_protos(ctx, cfg->alpn, (unsigned)cfg->alpn_len) != 0) {
 		ts_error_openssl(err, TS_E_NOMEM, "cannot set ALPN");
 		goto fail;
@@ -938,8 +948,9 @@ void ts_conn_free(struct ts_conn *c)
 	if (c == NULL)
 		return;
 	/* OpenSSL forgets the session of a connection freed without a shutdown;
-	 * only a failed connection should lose it. */
-	if (c->ssl != NULL && c->handshake_done && !c->failed)
+	 * only a failed connection should lose it (a peer that went quiet after
+	 * the handshake did not fail TLS). */
+	if (c->ssl != NULL && c->handshake_done && (!c->failed || c->err.code == TS_E_TIMEOUT))
 		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(c->ssl);
 	if (c->owns_fd && c->fd >= 0)
@@ -1420,10 +1431,108 @@ uint64_t ts_conn_pad_left(const struct ts_conn *c)
 	return c->pad_budget;
 }
 
-int ts_conn_close(struct ts_conn *c)
+/* The refusals a server gives renegotiation, in words of their own. */
+static int renegotiation_failed(struct ts_conn *c, int rc)
+{
+	if (c->alert_received >= 0)
+		return ts_error_set(&c->err, TS_E_TLS, "%s refused renegotiation with alert '%s'", c->peer,
+		                    SSL_alert_desc_string_long(c->alert_received));
+	if (rc == TS_E_CLOSED || c->eof)
+		return ts_error_set(&c->err, TS_E_CLOSED, "%s closed the connection instead of renegotiating",
+		                    c->peer);
+	return rc;
+}
+
+int ts_conn_renegotiate(struct ts_conn *c)
+{
+	int rc = ts_conn_handshake(c);
+	if (rc < 0)
+		return rc;
+	if (c->is_server)
+		return ts_error_set(&c->err, TS_E_INVALID, "only a client starts a renegotiation here");
+	if (SSL_version(c->ssl) >= TLS1_3_VERSION)
+		return ts_error_set(&c->err, TS_E_INVALID,
+		                    "renegotiation needs TLS 1.2 or older; the connection is %s", SSL_get_version(c->ssl));
+	c->alert_received = -1;
+	SSL_clear_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
+	ERR_clear_error();
+	if (!SSL_renegotiate_pending(c->ssl) && SSL_renegotiate(c->ssl) != 1) {
+		SSL_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
+		return ts_error_openssl(&c->err, TS_E_TLS, "cannot renegotiate with %s", c->peer);
+	}
+	for (;;) {
+		ERR_clear_error();
+		int ret = SSL_do_handshake(c->ssl);
+		if (ret == 1) {
+			rc = TS_OK;
+			break;
+		}
+		rc = ssl_failure(c, ret);
+		if (rc == TS_E_WANT_READ || rc == TS_E_WANT_WRITE)
+			rc = wait_transport(c, rc);
+		if (rc == TS_E_WANT_READ || rc == TS_E_WANT_WRITE)
+			return rc;   /* non-blocking: call again */
+		if (rc < 0) {
+			rc = renegotiation_failed(c, rc);
+			break;
+		}
+	}
+	SSL_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
+	return rc;
+}
+
+size_t ts_conn_early_data_max(const struct ts_conn *c)
+{
+	if (c->ssl == NULL || c->is_server || c->handshake_done)
+		return 0;
+	SSL_SESSION *s = SSL_get0_session(c->ssl);
+	return s != NULL && SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION
+	     ? SSL_SESSION_get_max_early_data(s) : 0;
+}
+
+ssize_t ts_conn_write_early(struct ts_conn *c, const void *buf, size_t len)
 {
 	int rc = ready(c);
 	if (rc < 0)
+		return rc;
+	if (c->is_server || c->handshake_done)
+		return ts_error_set(&c->err, TS_E_INVALID, "early data is sent by a client before the handshake");
+	size_t max = ts_conn_early_data_max(c);
+	if (len == 0 || len > max)
+		return ts_error_set(&c->err, TS_E_INVALID,
+		                    "early data: %zu bytes to send, the session offered allows %zu", len, max);
+	for (;;) {
+		size_t put = 0;
+		ERR_clear_error();
+		if (SSL_write_early_data(c->ssl, buf, len, &put) == 1)
+			return (ssize_t)put;
+		rc = ssl_failure(c, 0);
+		if (rc != TS_E_WANT_READ && rc != TS_E_WANT_WRITE)
+			return rc;
+		if ((rc = wait_transport(c, rc)) < 0)
+			return rc;
+	}
+}
+
+enum ts_early_data ts_conn_early_data_status(const struct ts_conn *c)
+{
+	if (c->ssl == NULL || !c->handshake_done)
+		return TS_EARLY_NOT_SENT;
+	switch (SSL_get_early_data_status(c->ssl)) {
+	case SSL_EARLY_DATA_ACCEPTED:
+		return TS_EARLY_ACCEPTED;
+	case SSL_EARLY_DATA_REJECTED:
+		return TS_EARLY_REJECTED;
+	default:
+		return TS_EARLY_NOT_SENT;
+	}
+}
+
+int ts_conn_close(struct ts_conn *c)
+{
+	int rc = ready(c);
+	/* a peer that went quiet after the handshake can still be told goodbye */
+	if (rc < 0 && !(rc == TS_E_TIMEOUT && c->handshake_done))
 		return rc;
 	if (!c->handshake_done)
 		return TS_OK;

@@ -91,8 +91,9 @@ json_t *ts_scan_result_json(const struct ts_scan_result *r)
 	json_object_set_new(b, "resumption", tri_json(r->resumption));
 	json_object_set_new(b, "hsts", tri_json(r->hsts));
 	json_object_set_new(b, "hsts_header", r->hsts_value[0] ? json_string(r->hsts_value) : json_null());
-	json_object_set_new(b, "client_renegotiation", json_null());
-	json_object_set_new(b, "early_data", json_null());
+	json_object_set_new(b, "client_renegotiation", tri_json(r->client_renegotiation));
+	json_object_set_new(b, "early_data", tri_json(r->early_data));
+	json_object_set_new(b, "early_data_max", json_integer((json_int_t)r->early_data_max));
 	json_object_set_new(b, "heartbeat", tri_json(r->heartbeat));
 	json_object_set_new(b, "heartbleed", tri_json(r->heartbleed));
 	json_object_set_new(b, "ccs_injection", tri_json(r->ccs_injection));
@@ -248,6 +249,14 @@ void ts_report_scan(struct ts_report *rep, const struct ts_scan_result *r)
 	ts_report_line(rep, "session resumption", TS_TONE_PLAIN, "IDs %s, tickets %s",
 	               tri_word(r->session_id, "yes", "no"), tri_word(r->session_ticket, "yes", "no"));
 	tri_line(rep, "resumed handshake", r->resumption, true, "yes", "no");
+	tri_line(rep, "client renegotiation", r->client_renegotiation, false,
+	         r->secure_renegotiation == TS_NO ? "allowed, without RFC 5746 (CVE-2009-3555)" : "allowed",
+	         "refused");
+	if (r->early_data == TS_NO && r->early_data_max > 0)
+		ts_report_line(rep, "0-RTT early data", TS_TONE_GOOD, "rejected (tickets allow %zu bytes)",
+		               r->early_data_max);
+	else
+		tri_line(rep, "0-RTT early data", r->early_data, false, "accepted (replayable)", "no");
 	tri_line(rep, "OCSP stapling", r->ocsp_stapling, true, "yes", "no");
 	if (r->hsts == TS_YES)
 		ts_report_line(rep, "HSTS", TS_TONE_GOOD, "%s", r->hsts_value);

@@ -878,7 +878,9 @@ static void task_certs(struct scan_target *t, int arg)
 			p.spec.session_ticket = true;
 			p.spec.heartbeat = true;
 		}
-		p.deflate = true;
+		static const uint8_t deflate_null[] = { 1, 0 };   /* DEFLATE, then null */
+		p.spec.compressions = deflate_null;
+		p.spec.n_compressions = 2;
 		p.stop = STOP_DONE;
 		p.after = first && v >= TS_SV_TLS10 ? AFTER_HEARTBLEED : AFTER_NONE;
 		enum probe_outcome o = probe_run(t, &p);
@@ -923,82 +925,9 @@ static void task_certs(struct scan_target *t, int arg)
 }
 
 /* Complete handshakes through conn.h: the certificate of a TLS 1.3-only
- * server (encrypted on the wire), HSTS on an HTTPS target, and whether a
- * second handshake resumes the first. */
-static int conn_once(struct scan_target *t, struct ts_config *cfg, bool http, bool *resumed,
-                     bool keep_cert)
-{
-	struct ts_scan_result *r = t->res;
-	char msg[TS_ERROR_MSG_MAX + 128];
-	int fd = -1;
-	int rc = scan_connect(t, &fd, msg, sizeof msg);
-	if (rc != TS_OK) {
-		note(t, "complete handshake: %s", msg);
-		return rc;
-	}
-	struct ts_conn *c = ts_conn_client(cfg);
-	const char *name = t->sni != NULL ? t->sni : t->host;
-	if (c == NULL || (rc = ts_conn_set_fd(c, fd, name)) != TS_OK ||
-	    (rc = ts_conn_handshake(c)) != TS_OK) {
-		note(t, "complete handshake (OpenSSL): %s", c != NULL ? ts_conn_error(c) : "no memory");
-		ts_conn_free(c);
-		scan_release(t, fd);
-		return rc != TS_OK ? rc : TS_E_NOMEM;
-	}
-	*resumed = ts_conn_resumed(c);
-	if (keep_cert) {
-		const uint8_t *const *ders;
-		const size_t *lens;
-		size_t n = ts_conn_peer_chain(c, &ders, &lens);
-		if (n > 0) {
-			struct ts_scan_cert *sc = &t->conn_cert;
-			memset(sc, 0, sizeof *sc);
-			snprintf(sc->auth, sizeof sc->auth, "%s",
-			         strcmp(ts_conn_protocol(c), "TLSv1.3") == 0 ? "TLS1.3" : "any");
-			verify_cert(t, sc, ders, lens, n);
-			t->have_conn_cert = true;
-		}
-		size_t olen = 0;
-		t->conn_ocsp = ts_conn_ocsp_response(c, &olen) != NULL ? TS_YES : TS_NO;
-	}
-	if (http) {
-		char req[TS_HOST_MAX + 96];
-		int len = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-		                   name);
-		char buf[16384];
-		size_t got = 0;
-		if (ts_conn_write(c, req, (size_t)len) == len) {
-			while (got < sizeof buf - 1) {
-				ssize_t n = ts_conn_read(c, buf + got, sizeof buf - 1 - got);
-				if (n <= 0)
-					break;
-				got += (size_t)n;
-				buf[got] = '\0';
-				if (strstr(buf, "\r\n\r\n") != NULL)
-					break;
-			}
-		}
-		buf[got] = '\0';
-		char *end = strstr(buf, "\r\n\r\n");
-		if (got > 0 && strncmp(buf, "HTTP/", 5) == 0 && end != NULL) {
-			*end = '\0';
-			const char *h = strcasestr(buf, "\nStrict-Transport-Security:");
-			r->hsts = h != NULL ? TS_YES : TS_NO;
-			if (h != NULL) {
-				h += strlen("\nStrict-Transport-Security:");
-				while (*h == ' ')
-					h++;
-				size_t l = strcspn(h, "\r\n");
-				snprintf(r->hsts_value, sizeof r->hsts_value, "%.*s", (int)l, h);
-			}
-		} else if (got > 0) {
-			note(t, "HSTS: the server did not answer GET / with HTTP");
-		}
-	}
-	ts_conn_free(c);
-	scan_release(t, fd);
-	return TS_OK;
-}
+ * server (encrypted on the wire), HSTS on an HTTPS target, whether a second
+ * handshake resumes the first and takes early data (0-RTT), and whether the
+ * server lets a client renegotiate. */
 
 static ssize_t no_io(void *arg, void *buf, size_t len)
 {
@@ -1016,17 +945,17 @@ static ssize_t no_io_w(void *arg, const void *buf, size_t len)
 	return TS_E_WANT_WRITE;
 }
 
-static void task_conn(struct scan_target *t, int arg)
+/* A client config that accepts whatever the server has. */
+static struct ts_config *conn_config(struct scan_target *t, unsigned protocols)
 {
-	(void)arg;
-	struct ts_scan_result *r = t->res;
 	struct ts_config *cfg = ts_config_new();
 	if (cfg == NULL)
-		return;
+		return NULL;
 	ts_config_insecure_noverifycert(cfg);
 	ts_config_insecure_noverifyname(cfg);
 	ts_config_insecure_noverifytime(cfg);
 	ts_config_insecure_legacy_protocols(cfg);
+	ts_config_set_protocols(cfg, protocols);
 	ts_config_set_ciphers(cfg, "ALL:COMPLEMENTOFDEFAULT:@SECLEVEL=0");
 	ts_config_set_session_cache(cfg, true);
 	ts_config_set_timeout(cfg, t->opt->timeout_ms);
@@ -1040,11 +969,211 @@ static void task_conn(struct scan_target *t, int arg)
 	if (warm != NULL)
 		ts_conn_set_callbacks(warm, no_io, no_io_w, NULL, "warm.invalid");
 	ts_conn_free(warm);
+	return cfg;
+}
+
+/* A connection (after the preamble) ready for its handshake, or NULL with a
+ * note; conn_close frees it and gives the slot back. */
+static struct ts_conn *conn_open(struct scan_target *t, struct ts_config *cfg, int *fd)
+{
+	char msg[TS_ERROR_MSG_MAX + 128];
+	if (scan_connect(t, fd, msg, sizeof msg) != TS_OK) {
+		note(t, "complete handshake: %s", msg);
+		return NULL;
+	}
+	struct ts_conn *c = ts_conn_client(cfg);
+	if (c == NULL || ts_conn_set_fd(c, *fd, t->sni != NULL ? t->sni : t->host) != TS_OK) {
+		note(t, "complete handshake: %s", c != NULL ? ts_conn_error(c) : "no memory");
+		ts_conn_free(c);
+		scan_release(t, *fd);
+		return NULL;
+	}
+	return c;
+}
+
+/* With close_notify: a server that sees the connection cut may forget its
+ * session (OpenSSL does, with anti-replay for early data). */
+static void conn_close(struct scan_target *t, struct ts_conn *c, int fd)
+{
+	if (ts_conn_handshake_done(c))
+		ts_conn_close(c);
+	ts_conn_free(c);
+	scan_release(t, fd);
+}
+
+static bool conn_handshake(struct scan_target *t, struct ts_conn *c, const char *what)
+{
+	if (ts_conn_handshake(c) == TS_OK)
+		return true;
+	note(t, "%s (OpenSSL): %s", what, ts_conn_error(c));
+	return false;
+}
+
+static void keep_conn_cert(struct scan_target *t, struct ts_conn *c)
+{
+	const uint8_t *const *ders;
+	const size_t *lens;
+	size_t n = ts_conn_peer_chain(c, &ders, &lens);
+	if (n > 0) {
+		struct ts_scan_cert *sc = &t->conn_cert;
+		memset(sc, 0, sizeof *sc);
+		snprintf(sc->auth, sizeof sc->auth, "%s",
+		         strcmp(ts_conn_protocol(c), "TLSv1.3") == 0 ? "TLS1.3" : "any");
+		verify_cert(t, sc, ders, lens, n);
+		t->have_conn_cert = true;
+	}
+	size_t olen = 0;
+	t->conn_ocsp = ts_conn_ocsp_response(c, &olen) != NULL ? TS_YES : TS_NO;
+}
+
+static int http_request(struct scan_target *t, char *req, size_t size)
+{
+	return snprintf(req, size, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+	                t->sni != NULL ? t->sni : t->host);
+}
+
+/* GET / and the Strict-Transport-Security header of the answer. */
+static void read_hsts(struct scan_target *t, struct ts_conn *c)
+{
+	struct ts_scan_result *r = t->res;
+	char req[TS_HOST_MAX + 96];
+	int len = http_request(t, req, sizeof req);
+	char buf[16384];
+	size_t got = 0;
+	if (ts_conn_write(c, req, (size_t)len) == len) {
+		while (got < sizeof buf - 1) {
+			ssize_t n = ts_conn_read(c, buf + got, sizeof buf - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			buf[got] = '\0';
+			if (strstr(buf, "\r\n\r\n") != NULL)
+				break;
+		}
+	}
+	buf[got] = '\0';
+	char *end = strstr(buf, "\r\n\r\n");
+	if (got > 0 && strncmp(buf, "HTTP/", 5) == 0 && end != NULL) {
+		*end = '\0';
+		const char *h = strcasestr(buf, "\nStrict-Transport-Security:");
+		r->hsts = h != NULL ? TS_YES : TS_NO;
+		if (h != NULL) {
+			h += strlen("\nStrict-Transport-Security:");
+			while (*h == ' ')
+				h++;
+			size_t l = strcspn(h, "\r\n");
+			snprintf(r->hsts_value, sizeof r->hsts_value, "%.*s", (int)l, h);
+		}
+	} else if (got > 0) {
+		note(t, "HSTS: the server did not answer GET / with HTTP");
+	}
+}
+
+/* TLS 1.3 tickets come after the handshake, and a STARTTLS server then
+ * waits for the client: read what came, waiting at most a second. */
+static void read_tickets(struct scan_target *t, struct ts_conn *c, int fd)
+{
+	char buf[512];
+	int wait_ms = t->opt->timeout_ms < 1000 ? t->opt->timeout_ms : 1000;
+	ts_conn_set_nonblocking(c, true);
+	for (int i = 0; i < 16 && !ts_conn_ticket_offered(c); i++) {
+		ssize_t n = ts_conn_read(c, buf, sizeof buf);
+		if (n == TS_E_WANT_READ && ts_wait_fd(fd, false, wait_ms, NULL) == TS_OK)
+			continue;
+		if (n <= 0)
+			break;
+	}
+	ts_conn_set_nonblocking(c, false);
+}
+
+/* The second connection offers the first one's session; when its ticket
+ * allows early data, an HTTPS target gets its GET / as 0-RTT. */
+static void resume(struct scan_target *t, struct ts_config *cfg, bool http, bool tls13)
+{
+	struct ts_scan_result *r = t->res;
+	int fd;
+	struct ts_conn *c = conn_open(t, cfg, &fd);
+	if (c == NULL)
+		return;
+	size_t max = ts_conn_early_data_max(c);
+	r->early_data_max = max;
+	bool sent = false;
+	if (max > 0 && http) {
+		char req[TS_HOST_MAX + 96];
+		size_t len = (size_t)http_request(t, req, sizeof req);
+		sent = ts_conn_write_early(c, req, len < max ? len : max) > 0;
+	}
+	if (conn_handshake(t, c, "complete handshake")) {
+		r->resumption = ts_conn_resumed(c) ? TS_YES : TS_NO;
+		if (!tls13)
+			r->early_data = TS_NO;        /* 0-RTT is TLS 1.3 only */
+		else if (max == 0)
+			r->early_data = TS_NO;        /* no ticket, or one that allows none */
+		else if (sent)
+			r->early_data = ts_conn_early_data_status(c) == TS_EARLY_ACCEPTED ? TS_YES : TS_NO;
+		else
+			note(t, "early data: the server's ticket allows %zu bytes of 0-RTT; %s", max,
+			     http ? "sending them failed" : "not sent on a STARTTLS target");
+	}
+	conn_close(t, c, fd);
+}
+
+static void task_conn(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_config *cfg = conn_config(t, TS_PROTOS_LEGACY | TS_PROTOS_DEFAULT);
+	if (cfg == NULL)
+		return;
 	bool http = t->starttls == TS_STARTTLS_NONE;
-	bool resumed = false;
-	if (conn_once(t, cfg, http, &resumed, true) == TS_OK &&
-	    conn_once(t, cfg, false, &resumed, false) == TS_OK)
-		r->resumption = resumed ? TS_YES : TS_NO;
+	int fd;
+	struct ts_conn *c = conn_open(t, cfg, &fd);
+	bool ok = false, tls13 = false;
+	if (c != NULL && (ok = conn_handshake(t, c, "complete handshake"))) {
+		keep_conn_cert(t, c);
+		tls13 = strcmp(ts_conn_protocol(c), "TLSv1.3") == 0;
+		if (http)
+			read_hsts(t, c);
+		else if (tls13)
+			read_tickets(t, c, fd);
+	}
+	if (c != NULL)
+		conn_close(t, c, fd);
+	if (ok)
+		resume(t, cfg, http, tls13);
+	ts_config_free(cfg);
+}
+
+/* A TLS 1.2 (or older) handshake, then a renegotiation started by us. */
+static void task_renegotiation(struct scan_target *t, int arg)
+{
+	(void)arg;
+	struct ts_scan_result *r = t->res;
+	bool legacy = false, known = true;
+	for (int v = TS_SV_TLS10; v <= TS_SV_TLS12; v++) {
+		legacy |= r->protocols[v] == TS_YES;
+		known &= r->protocols[v] != TS_UNKNOWN;
+	}
+	if (!legacy) {
+		if (known)
+			r->client_renegotiation = TS_NO;   /* TLS 1.3 has no renegotiation */
+		return;
+	}
+	struct ts_config *cfg = conn_config(t, TS_PROTOS_LEGACY | TS_PROTO_TLS1_2);
+	if (cfg != NULL)
+		ts_config_insecure_legacy_renegotiation(cfg);   /* servers without RFC 5746 too */
+	int fd;
+	struct ts_conn *c = cfg != NULL ? conn_open(t, cfg, &fd) : NULL;
+	if (c != NULL && conn_handshake(t, c, "client renegotiation: TLS 1.2 or older handshake")) {
+		int rc = ts_conn_renegotiate(c);
+		if (rc == TS_OK)
+			r->client_renegotiation = TS_YES;
+		else if (rc == TS_E_TLS || rc == TS_E_CLOSED)
+			r->client_renegotiation = TS_NO;
+		else
+			note(t, "client renegotiation: %s", ts_conn_error(c));
+	}
+	if (c != NULL)
+		conn_close(t, c, fd);
 	ts_config_free(cfg);
 }
 
@@ -1089,8 +1218,11 @@ static void task_ccs(struct scan_target *t, int arg)
 	spec12(&p.spec, version_codes[v], suites, ns);
 	p.stop = STOP_DONE;
 	p.after = AFTER_CCS;
-	if (probe_run(t, &p) == P_HELLO && p.hello_done)
+	if (probe_run(t, &p) == P_HELLO && p.hello_done) {
 		r->ccs_injection = p.after_result;
+		if (p.after_result == TS_UNKNOWN && p.msg[0] != '\0')
+			note(t, "CCS injection: %s", p.msg);
+	}
 	probe_clear(&p);
 }
 
@@ -1204,7 +1336,10 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 			struct task k[TLS12_TASKS];
 			run_tasks(k, tls12_tasks(&t, best12(r), k));
 		}
-		task_fallback(&t, 0);
+		/* fallback and renegotiation need every version's answer: side by side */
+		struct task last[] = { { .fn = task_fallback, .t = &t },
+		                       { .fn = task_renegotiation, .t = &t } };
+		run_tasks(last, sizeof last / sizeof last[0]);
 	}
 	task_finish(&conn);
 	if (any) {
@@ -1307,7 +1442,7 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 		r->secure_renegotiation = r->compression = r->fallback_scsv = TS_UNKNOWN;
 		r->session_id = r->session_ticket = r->ocsp_stapling = TS_UNKNOWN;
 		r->heartbeat = r->heartbleed = r->ccs_injection = r->alpn_tested = TS_UNKNOWN;
-		r->resumption = r->hsts = TS_UNKNOWN;
+		r->resumption = r->hsts = r->client_renegotiation = r->early_data = TS_UNKNOWN;
 	}
 	uv_once(&trust_once, trust_lock_init);
 	uv_mutex_lock(&g_trust_lock);

@@ -199,6 +199,18 @@ void ts_scan_findings(struct ts_scan_result *r, int64_t now)
 	if (r->secure_renegotiation == TS_NO)
 		add(r, "insecure_renegotiation", TS_SEV_HIGH,
 		    "The server does not support secure renegotiation (RFC 5746).");
+	if (r->client_renegotiation == TS_YES && r->secure_renegotiation == TS_NO)
+		add(r, "insecure_client_renegotiation", TS_SEV_HIGH,
+		    "The server lets clients renegotiate without secure renegotiation, so an attacker "
+		    "in the middle can prefix the client's requests with its own (CVE-2009-3555).");
+	else if (r->client_renegotiation == TS_YES)
+		add(r, "client_renegotiation", TS_SEV_MEDIUM,
+		    "The server lets clients start a renegotiation, so each connection can make it "
+		    "redo expensive handshakes (denial of service).");
+	if (r->early_data == TS_YES)
+		add(r, "early_data", TS_SEV_LOW,
+		    "The server accepts TLS 1.3 early data (0-RTT), which an attacker can replay; "
+		    "its application must treat early requests as replayable.");
 	if (r->compression == TS_YES)
 		add(r, "compression", TS_SEV_HIGH,
 		    "The server accepts TLS compression, which leaks secrets (CRIME).");

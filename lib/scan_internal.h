@@ -50,7 +50,6 @@ enum probe_after { AFTER_NONE, AFTER_HEARTBLEED, AFTER_CCS };
 struct probe {
 	/* in */
 	struct ts_hello_spec spec;
-	bool deflate;                   /* offer DEFLATE compression too */
 	enum probe_stop stop;
 	enum probe_after after;
 	/* out */

@@ -45,41 +45,6 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* Adds DEFLATE (1) before null in the compression list of a one-record
- * ClientHello: three lengths grow by one. */
-static int add_deflate(struct ts_buf *b)
-{
-	if (b->len < 5 + 4 + 2 + 32 + 1)
-		return -1;
-	uint8_t *d = b->data;
-	size_t pos = 5 + 4 + 2 + 32;
-	pos += 1u + d[pos];                         /* session id */
-	if (pos + 2 > b->len)
-		return -1;
-	pos += 2u + (((size_t)d[pos] << 8) | d[pos + 1]);  /* suites */
-	if (pos + 1 > b->len)
-		return -1;
-	size_t rec_len = ((size_t)d[3] << 8) | d[4];
-	size_t hs_len = ((size_t)d[6] << 16) | ((size_t)d[7] << 8) | d[8];
-	if (rec_len + 5 != b->len || rec_len >= 16384 || d[pos] > 30)
-		return -1;
-	if (!ts_buf_reserve(b, 1))
-		return -1;
-	d = b->data;
-	memmove(d + pos + 2, d + pos + 1, b->len - pos - 1);
-	b->len++;
-	d[pos + 1] = 1;
-	d[pos]++;
-	rec_len++;
-	hs_len++;
-	d[3] = (uint8_t)(rec_len >> 8);
-	d[4] = (uint8_t)rec_len;
-	d[6] = (uint8_t)(hs_len >> 16);
-	d[7] = (uint8_t)(hs_len >> 8);
-	d[8] = (uint8_t)hs_len;
-	return 0;
-}
-
 /* A close_notify alert right behind the hello: the server sends its answer,
  * then reads the alert and hangs up at once instead of waiting for us to
  * close (a server that serves one connection at a time would otherwise
@@ -296,21 +261,68 @@ static int on_event(struct probe *p, const struct ts_tls_event *ev, bool *hello)
 	}
 }
 
-/* After ServerHelloDone: the header of the server's next record (type,
- * length), or a code (TS_E_TIMEOUT, TS_E_CLOSED, TS_E_CONNECT). */
-static int next_record(int fd, int wait_ms, size_t *len)
+/* After ServerHelloDone: the first byte of the server's next record, or a
+ * code (TS_E_TIMEOUT, TS_E_CLOSED, TS_E_CONNECT); *len gets its length (0
+ * when its header did not come whole), and for an alert *alert gets its
+ * description (-1 when it did not come whole). */
+static int next_record(int fd, int wait_ms, int *alert, size_t *len)
 {
-	uint8_t b[5];
+	uint8_t b[7];
 	size_t got = 0;
 	struct ts_error err = { 0 };
-	while (got < sizeof b) {
+	*alert = -1;
+	*len = 0;
+	while (got < sizeof b && (got < 5 || b[0] == TS_CT_ALERT)) {
 		ssize_t n = ts_read_timeout(fd, b + got, sizeof b - got, wait_ms, &err);
-		if (n < 0)
+		if (n < 0 && got == 0)
 			return (int)n;
+		if (n < 0)
+			break;
 		got += (size_t)n;
 	}
-	*len = ((size_t)b[3] << 8) | b[4];
+	if (got >= 5)
+		*len = ((size_t)b[3] << 8) | b[4];
+	if (b[0] == TS_CT_ALERT && got == sizeof b)
+		*alert = b[6];
 	return b[0];
+}
+
+static int next_record_type(int fd, int wait_ms)
+{
+	int alert;
+	size_t len;
+	return next_record(fd, wait_ms, &alert, &len);
+}
+
+/* After an early ChangeCipherSpec met silence: a vulnerable server now
+ * decrypts with keys from an empty master secret, so a record of ours fails
+ * its MAC (bad_record_mac or decryption_failed); a server that merely
+ * stalls stays silent, and one that ignored the CCS parses the record as
+ * plaintext and alerts about that. */
+static void ccs_control(struct probe *p, int fd, int timeout_ms, int wait)
+{
+	uint8_t rec[5 + 64] = { TS_CT_HANDSHAKE, (uint8_t)(p->version >> 8), (uint8_t)p->version, 0, 64 };
+	struct ts_error err = { 0 };
+	memset(rec + 5, 0x5a, 64);
+	if (ts_write_all(fd, rec, sizeof rec, timeout_ms, &err) != 0)
+		return;
+	int alert;
+	size_t len;
+	int ty = next_record(fd, wait, &alert, &len);
+	if (ty == TS_CT_ALERT && (alert == 20 || alert == 21)) {
+		p->after_result = TS_YES;
+		snprintf(p->msg, sizeof p->msg, "took a ChangeCipherSpec before the key exchange without an "
+		         "alert, then failed to decrypt the next record (alert %s)", ts_alert_name((uint8_t)alert));
+	} else if (ty == TS_CT_ALERT) {
+		p->after_result = TS_NO;
+	} else if (ty == TS_E_TIMEOUT) {
+		snprintf(p->msg, sizeof p->msg, "the server answered neither an early ChangeCipherSpec nor "
+		         "the record after it (it stalls): not known");
+	} else {
+		snprintf(p->msg, sizeof p->msg, "the server took an early ChangeCipherSpec without an alert, "
+		         "then %s: not known", ty == TS_E_CLOSED ? "closed at the next record"
+		         : "answered the next record with a record that is not an alert");
+	}
 }
 
 static void run_after(struct probe *p, int fd, const struct scan_target *t)
@@ -333,8 +345,9 @@ static void run_after(struct probe *p, int fd, const struct scan_target *t)
 		                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 		if (ts_write_all(fd, hb, sizeof hb, t->opt->timeout_ms, &err) != 0)
 			return;
-		size_t len = 0;
-		int ty = next_record(fd, wait, &len);
+		int alert;
+		size_t len;
+		int ty = next_record(fd, wait, &alert, &len);
 		bool leak = ty == TS_CT_HEARTBEAT && len > 3 + 1 + 64;
 		p->after_result = leak ? TS_YES : TS_NO;
 		if (leak)
@@ -347,15 +360,11 @@ static void run_after(struct probe *p, int fd, const struct scan_target *t)
 		uint8_t ccs[] = { TS_CT_CHANGE_CIPHER_SPEC, (uint8_t)(v >> 8), (uint8_t)v, 0, 1, 1 };
 		if (ts_write_all(fd, ccs, sizeof ccs, t->opt->timeout_ms, &err) != 0)
 			return;
-		size_t len = 0;
-		int ty = next_record(fd, wait, &len);
-		if (ty == TS_CT_ALERT || ty == TS_E_CLOSED || ty == TS_E_CONNECT) {
+		int ty = next_record_type(fd, wait);
+		if (ty == TS_CT_ALERT || ty == TS_E_CLOSED || ty == TS_E_CONNECT)
 			p->after_result = TS_NO;
-		} else if (ty == TS_E_TIMEOUT) {
-			p->after_result = TS_YES;
-			snprintf(p->msg, sizeof p->msg,
-			         "took a ChangeCipherSpec before the key exchange without an alert");
-		}
+		else if (ty == TS_E_TIMEOUT)
+			ccs_control(p, fd, t->opt->timeout_ms, wait);
 	}
 }
 
@@ -366,11 +375,9 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 	ts_buf_init(&out);
 	if (p->spec.server_name == NULL && p->spec.version != TS_SSL2)
 		p->spec.server_name = t->sni;
-	if (ts_build_client_hello(&p->spec, &out, &err) != 0 ||
-	    (p->deflate && add_deflate(&out) != 0)) {
+	if (ts_build_client_hello(&p->spec, &out, &err) != 0) {
 		p->outcome = P_ERROR;
-		snprintf(p->msg, sizeof p->msg, "building the hello: %s",
-		         err.msg[0] ? err.msg : "cannot add DEFLATE");
+		snprintf(p->msg, sizeof p->msg, "building the hello: %s", err.msg);
 		ts_buf_clear(&out);
 		return p->outcome;
 	}

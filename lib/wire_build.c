@@ -346,6 +346,9 @@ int ts_build_client_hello(const struct ts_hello_spec *sp, struct ts_buf *out, st
 	if (sp->session_id != NULL && sp->session_id_len > 32)
 		return ts_error_set(err, TS_E_INVALID,
 		                    "session id: wanted at most 32 bytes, got %zu", sp->session_id_len);
+	if (sp->compressions != NULL && (sp->n_compressions == 0 || sp->n_compressions > 255))
+		return ts_error_set(err, TS_E_INVALID,
+		                    "compression methods: wanted 1..255, got %zu", sp->n_compressions);
 	const uint16_t *suites = sp->suites;
 	size_t n_suites = sp->n_suites;
 	if (suites == NULL)
@@ -380,8 +383,13 @@ int ts_build_client_hello(const struct ts_hello_spec *sp, struct ts_buf *out, st
 		ts_buf_put_u8(&h, 0);
 	}
 	put_u16_list(&h, 2, suites, n_suites);
-	ts_buf_put_u8(&h, 1);
-	ts_buf_put_u8(&h, 0);   /* null compression */
+	if (sp->compressions != NULL) {
+		ts_buf_put_u8(&h, (uint8_t)sp->n_compressions);
+		ts_buf_put(&h, sp->compressions, sp->n_compressions);
+	} else {
+		ts_buf_put_u8(&h, 1);
+		ts_buf_put_u8(&h, 0);   /* null compression */
+	}
 	if (!sp->no_extensions) {
 		size_t mext = ts_buf_open_vector(&h, 2);
 		if ((rc = put_extensions(sp, suites, n_suites, &h, err)) != 0)

@@ -279,7 +279,7 @@ int cmd_connect(int argc, char **argv)
 		ts_config_free(cfg);
 		return code;
 	}
-	const char *names[4];
+	const char *names[TS_INSECURE_MAX];
 	size_t ninsecure = ts_config_insecure(cfg, names);
 	for (size_t i = 0; i < ninsecure; i++)
 		for (size_t j = 0; j < sizeof warnings / sizeof warnings[0]; j++)

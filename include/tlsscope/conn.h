@@ -111,9 +111,14 @@ void ts_config_insecure_noverifyname(struct ts_config *cfg);  /* skip the name c
 void ts_config_insecure_noverifytime(struct ts_config *cfg);  /* ignore validity dates */
 /* Allow TLS 1.0 and 1.1 (and enable them) and lower the security level to 0. */
 void ts_config_insecure_legacy_protocols(struct ts_config *cfg);
+/* Client: connect to servers without secure renegotiation (RFC 5746) and
+ * let ts_conn_renegotiate() renegotiate with them, which an attacker in the
+ * middle can splice into (CVE-2009-3555). */
+void ts_config_insecure_legacy_renegotiation(struct ts_config *cfg);
+#define TS_INSECURE_MAX 5
 /* Fills names (static strings such as "insecure_noverifycert") with the
- * weakenings that are on; returns how many (at most 4). */
-size_t ts_config_insecure(const struct ts_config *cfg, const char *names[4]);
+ * weakenings that are on; returns how many (at most TS_INSECURE_MAX). */
+size_t ts_config_insecure(const struct ts_config *cfg, const char *names[TS_INSECURE_MAX]);
 
 /* Read back the settings (for tests and reports). */
 unsigned ts_config_protocols(const struct ts_config *cfg);
@@ -169,7 +174,32 @@ ssize_t ts_conn_write(struct ts_conn *c, const void *buf, size_t len);
 int ts_conn_pad(struct ts_conn *c, uint64_t budget);
 /* The budget not yet used. */
 uint64_t ts_conn_pad_left(const struct ts_conn *c);
-/* Sends close_notify.  0 when sent; TS_E_WANT_* to call again. */
+/* Client, TLS 1.2 and older, after the handshake: client-initiated
+ * renegotiation.  Asks the server for a new handshake and runs it; 0 when
+ * the server completed it.  A server that refuses answers with an alert
+ * (no_renegotiation, a warning, or a fatal one) or closes: TS_E_TLS or
+ * TS_E_CLOSED, with the message saying which; the connection is unusable
+ * afterwards.  TS_E_INVALID for a server conn or TLS 1.3 (which has no
+ * renegotiation); TS_E_TIMEOUT, TS_E_WANT_*.  Renegotiation is otherwise
+ * always refused (OpenSSL's SSL_OP_NO_RENEGOTIATION): only this call
+ * allows it, for the one handshake it runs. */
+int ts_conn_renegotiate(struct ts_conn *c);
+
+/* TLS 1.3 early data (0-RTT), client.  A conn made from a config with the
+ * session cache offers the last session of its name:port; the server's
+ * ticket says how much early data it allows (0: none, or no session). */
+size_t ts_conn_early_data_max(const struct ts_conn *c);
+/* Before the handshake: sends buf as early data (starting the handshake)
+ * and returns the count written; ts_conn_handshake then finishes it.
+ * TS_E_INVALID when the handshake already ran or ts_conn_early_data_max()
+ * is 0 or less than len. */
+ssize_t ts_conn_write_early(struct ts_conn *c, const void *buf, size_t len);
+enum ts_early_data { TS_EARLY_NOT_SENT, TS_EARLY_REJECTED, TS_EARLY_ACCEPTED };
+/* After the handshake: whether the server accepted the early data sent. */
+enum ts_early_data ts_conn_early_data_status(const struct ts_conn *c);
+
+/* Sends close_notify (also after a read or write timed out).  0 when
+ * sent; TS_E_WANT_* to call again. */
 int ts_conn_close(struct ts_conn *c);
 
 /* The message of the last failure ("" if none) and its code. */

@@ -103,6 +103,9 @@ struct ts_scan_result {
 	enum ts_tri resumption;         /* a second complete handshake resumed the first (conn) */
 	enum ts_tri hsts;               /* Strict-Transport-Security on GET / (HTTPS targets) */
 	char hsts_value[160];
+	enum ts_tri client_renegotiation;  /* the server completed a renegotiation we started (conn) */
+	enum ts_tri early_data;         /* the server accepted TLS 1.3 early data (0-RTT) on resumption */
+	size_t early_data_max;          /* bytes of early data its ticket allows; 0 none */
 	char alpn[TS_SCAN_MAX_ALPN][32];
 	size_t n_alpn;
 	enum ts_tri alpn_tested;

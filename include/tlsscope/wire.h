@@ -442,6 +442,8 @@ struct ts_hello_spec {
 	size_t n_key_shares;         /* supported: x25519, secp256r1, secp384r1, X25519MLKEM768 */
 	const uint16_t *versions;    /* supported_versions; NULL: version down to TLS 1.0/1.2 */
 	size_t n_versions;
+	const uint8_t *compressions; /* methods, 1..255 of them ({ 1, 0 }: DEFLATE, then null); NULL: null only */
+	size_t n_compressions;
 	const char *server_name;     /* SNI (NULL: none) */
 	const char *const *alpn;     /* ALPN protocols (NULL: none) */
 	size_t n_alpn;

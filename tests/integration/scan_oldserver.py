@@ -10,7 +10,9 @@ MODE:
             with export, RC4, 3DES and AES suites in server order; no
             renegotiation_info, DEFLATE when offered, the heartbeat extension
             and a Heartbleed-style answer to a short heartbeat, silence after an
-            early ChangeCipherSpec (CCS injection), TLS_FALLBACK_SCSV ignored
+            early ChangeCipherSpec and bad_record_mac at the next record (CCS
+            injection, CVE-2014-0224), TLS_FALLBACK_SCSV ignored
+  mute      answers hellos like old, then never says another word
   smallhello  old, but hangs up on a hello with more than 64 suites
   hbfixed   old, but with Heartbleed fixed (well-formed heartbeats still answered)
   garbage   random bytes in answer to every hello
@@ -118,9 +120,12 @@ def tls_answer(s, first5):
     cert = len(CERT).to_bytes(3, "big") + CERT
     flight = hs(2, sh) + hs(11, len(cert).to_bytes(3, "big") + cert) + hs(14, b"")
     s.sendall(record(22, version, flight))
+    ccs_taken = False
     while True:
         h = read_exact(s, 5)
         payload = read_exact(s, struct.unpack(">H", h[3:5])[0])
+        if MODE == "mute":
+            continue
         if h[0] == 24 and heartbeat:
             # the bug: echo as many bytes as the request claimed
             claimed = struct.unpack(">H", payload[1:3])[0]
@@ -129,7 +134,11 @@ def tls_answer(s, first5):
             s.sendall(record(24, version, b"\x02" + struct.pack(">H", claimed) +
                              os.urandom(claimed) + b"\x00" * 16))
         elif h[0] == 20:
-            continue            # the bug: an early ChangeCipherSpec is taken silently
+            ccs_taken = True    # the bug: an early ChangeCipherSpec is taken silently
+        elif ccs_taken:
+            # and the next record is "decrypted" with keys from nothing
+            s.sendall(record(21, version, b"\x02\x14"))   # bad_record_mac
+            return False
         else:
             return False
 

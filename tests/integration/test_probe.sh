@@ -71,24 +71,14 @@ for s in socks:
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 ')"
 
-wait_file() { local i; for ((i = 0; i < ${2:-30} * 20; i++)); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
-
 # ---------- the slow set-ups start first, in the background ----------
 diag "${SECONDS}s: the slow set-ups start first, in the background"
 # initdb, mariadb-install-db and postfix take seconds each: they run while
 # the quick servers below are tested.  postfix changes /etc/postfix: it is
 # backed up here and restored at exit, pass or fail.
-restore_postfix() {
-	if [ -n "${pf_master:-}" ]; then
-		kill -TERM "$pf_master" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$pf_master" 2>/dev/null || break; sleep 0.1; done
-	fi
-	if [ -d "$TS_TMP/postfix.orig" ]; then
-		rm -rf /etc/postfix && cp -a "$TS_TMP/postfix.orig" /etc/postfix
-	fi
-}
+source "$(dirname "$0")/postfix.sh"
 pgdir=
-trap 'restore_postfix; ts_cleanup; [ -n "$pgdir" ] && rm -rf "$pgdir"' EXIT
+trap 'postfix_restore; ts_cleanup; [ -n "$pgdir" ] && rm -rf "$pgdir"' EXIT
 pgdir=$(mktemp -d /tmp/tlsscope-pg.XXXXXX)
 chmod 755 "$pgdir"
 cp "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key" "$pgdir/"
@@ -104,15 +94,7 @@ mariadb-install-db --no-defaults --datadir="$TS_TMP/mariadb/data" --user=root \
 	--auth-root-authentication-method=normal >"$TS_TMP/mariadb/install.log" 2>&1 &
 my_init=$!
 track $my_init
-cp -a /etc/postfix "$TS_TMP/postfix.orig"
-postconf -e "smtpd_tls_cert_file=$TS_TMP/leaf.pem" "smtpd_tls_key_file=$TS_TMP/leaf.key" \
-	smtpd_tls_security_level=may "maillog_file=$TS_TMP/maillog" inet_protocols=ipv4 \
-	maillog_file_prefixes=/var,/dev/stdout,/tmp
-sed -i -E "s/^smtp +inet +n +- +[yn] +- +- +smtpd\$/127.0.0.1:$smtp_port inet n - n - - smtpd/" /etc/postfix/master.cf
-newaliases 2>/dev/null
-rm -f /var/spool/postfix/pid/master.pid
-postfix start-fg >"$TS_TMP/postfix.out" 2>&1 &
-track $!
+postfix_start "$smtp_port" "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key"
 
 # ---------- openssl s_server: OCSP stapling ----------
 diag "${SECONDS}s: openssl s_server: OCSP stapling"
@@ -323,10 +305,7 @@ check "mariadb: the transcript shows the server's handshake with CLIENT_SSL" \
 
 # ---------- postfix: SMTP STARTTLS (started at the top) ----------
 diag "${SECONDS}s: postfix: SMTP STARTTLS (started at the top)"
-wait_file /var/spool/postfix/pid/master.pid 60
-pf_master=$(tr -d ' ' </var/spool/postfix/pid/master.pid 2>/dev/null)
-[ -n "$pf_master" ] && track "$pf_master"
-check "postfix started" wait_port "$smtp_port" 30
+check "postfix started" postfix_wait "$smtp_port"
 compare "postfix smtp" "$smtp_port" smtp
 check "postfix: EHLO and the 220 go-ahead are in the transcript" \
 	grep -q "Ready to start TLS" <<<"$(field "$PROBE_JSON" starttls.transcript)"

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # tlsscope scan against real servers on loopback: openssl s_server (legacy and
 # server-ordered), nginx (modern; RSA + ECDSA), gnutls-serv with its own
-# priority string; every accepted-suite set is compared with sslscan's.
+# priority string; postfix through STARTTLS; every accepted-suite set is
+# compared with sslscan's.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/postfix.sh"
 cd "$TS_TMP"
 
 "$TLSSCOPE" cert ca --dir ca >/dev/null
 "$TLSSCOPE" cert issue --ca ca --out rsa localhost 127.0.0.1 >/dev/null
 "$TLSSCOPE" cert issue --ca ca --key ec:P-256 --out ec localhost 127.0.0.1 >/dev/null
 openssl dhparam -out dh1024.pem 1024 2>/dev/null
+# postfix takes seconds to start: it starts now and is scanned last
+trap 'postfix_restore; ts_cleanup' EXIT
+p_smtp=$(free_port)
+postfix_start "$p_smtp" "$TS_TMP/rsa.pem" "$TS_TMP/rsa.key"
 
 # j FILE FILTER: one value from the scan's JSON line.
 j() { jq -c "$2" "$1"; }
@@ -17,9 +23,9 @@ same() {
 	local got; got=$(j "$2" "$3")
 	if [ "$got" = "$4" ]; then ok "$1"; else not_ok "$1"; diag "wanted $4"; diag "got    $got"; fi
 }
-# like_sslscan NAME PORT: accepted suites per version equal sslscan's.
+# like_sslscan NAME PORT [SSLSCAN_ARGS]: accepted suites per version equal sslscan's.
 like_sslscan() {
-	timeout 120 sslscan --no-colour --xml="$1.xml" "127.0.0.1:$2" >/dev/null 2>&1
+	timeout 120 sslscan --no-colour "${@:3}" --xml="$1.xml" "127.0.0.1:$2" >/dev/null 2>&1
 	if python3 "$TS_ROOT/tests/integration/scan_compare.py" "$1.xml" "$1.json" \
 		"$TS_ROOT/lib/registry" >"$1.cmp" 2>&1; then
 		ok "$1: accepted suites per version equal sslscan's"
@@ -163,6 +169,21 @@ same "gnutls: the suites its priority string allows" gnutls.json '.ciphers.tls1_
 same "gnutls: RSA key exchange without forward secrecy is a finding" gnutls.json \
 	'[.findings[].id|select(.=="no_forward_secrecy")]' '["no_forward_secrecy"]'
 like_sslscan gnutls "$p5"
+
+# --- postfix through STARTTLS (Debian's defaults: smtpd_tls_security_level=may
+# with the "medium" cipher grade, TLS 1.0 and up as OpenSSL allows)
+check "postfix: started" postfix_wait "$p_smtp"
+check "postfix: scan --starttls smtp" scan postfix "$p_smtp" --starttls smtp
+same "postfix: TLS 1.0 to 1.3" postfix.json .protocols \
+	'{"ssl2":false,"ssl3":false,"tls1_0":true,"tls1_1":true,"tls1_2":true,"tls1_3":true}'
+same "postfix: certificate trusted with --ca" postfix.json '[.certificates[]|[.auth,.trusted,.name_match]]' \
+	'[["RSA",true,true]]'
+# postfix sets SSL_OP_NO_RENEGOTIATION and no max_early_data; its TLS 1.3
+# ticket is read although the server then waits for EHLO
+same "postfix: renegotiation refused, no 0-RTT, resumed; no HSTS on SMTP" postfix.json \
+	'.behaviour|[.client_renegotiation,.early_data,.resumption,.hsts]' '[false,false,true,null]'
+like_sslscan postfix "$p_smtp" --starttls-smtp
+check "postfix: sslscan found suites to compare" test "$(grep -c '<cipher status="accepted"' postfix.xml)" -gt 10
 
 # --- several targets in one run (concurrently), from the command line and a file
 dead=$(free_port)

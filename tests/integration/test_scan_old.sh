@@ -65,6 +65,18 @@ echo "$OUT" >one.json
 check "old with --max-connections 1: the same suites" test "$(j one.json .ciphers)" = "$(j old.json .ciphers)"
 check "old with --max-connections 1: one connection at a time (peak $(cat peak.one))" test "$(cat peak.one)" -eq 1
 
+# a server that answers the hello and then stalls: CCS injection is not known,
+# not a false "vulnerable" (the silence after the early CCS is checked with
+# one more record, which a vulnerable server fails to decrypt)
+server mute good.pem
+run "$TLSSCOPE" scan --json --timeout 1 "127.0.0.1:$port"
+echo "$OUT" >mute.json
+same "mute: SSLv3 and TLS 1.0 found" mute.json '[.protocols.ssl3,.protocols.tls1_0]' '[true,true]'
+same "mute: CCS injection not known" mute.json .behaviour.ccs_injection null
+same "mute: a note says it stalls" mute.json \
+	'[.notes[]|select(startswith("CCS injection: ") and contains("stalls"))]|length' 1
+same "mute: no ccs_injection finding" mute.json '[.findings[].id|select(.=="ccs_injection")]' '[]'
+
 for mode in garbage close stall bigrecord; do
 	server "$mode"
 	run "$TLSSCOPE" scan --json --timeout 1 "127.0.0.1:$port"

@@ -190,7 +190,7 @@ static void roundtrip(struct ts_conn *from, struct ts_conn *to, const char *text
 static void config_defaults_are_secure(void **state)
 {
 	struct ts_config *cfg = ts_config_new();
-	const char *names[4];
+	const char *names[TS_INSECURE_MAX];
 	assert_int_equal(ts_config_protocols(cfg), TS_PROTO_TLS1_2 | TS_PROTO_TLS1_3);
 	assert_int_equal(ts_config_security_level(cfg), 2);
 	assert_string_equal(ts_config_ciphers(cfg), TS_CIPHERS_SECURE);
@@ -257,7 +257,7 @@ static void config_refuses_bad_options(void **state)
 static void insecure_options_are_listed(void **state)
 {
 	struct ts_config *cfg = ts_config_new();
-	const char *names[4];
+	const char *names[TS_INSECURE_MAX];
 	ts_config_insecure_noverifycert(cfg);
 	ts_config_insecure_noverifytime(cfg);
 	assert_int_equal(ts_config_insecure(cfg, names), 2);
@@ -267,6 +267,9 @@ static void insecure_options_are_listed(void **state)
 	ts_config_insecure_legacy_protocols(cfg);
 	assert_int_equal(ts_config_insecure(cfg, names), 4);
 	assert_string_equal(names[3], "insecure_legacy_protocols");
+	ts_config_insecure_legacy_renegotiation(cfg);
+	assert_int_equal(ts_config_insecure(cfg, names), 5);
+	assert_string_equal(names[4], "insecure_legacy_renegotiation");
 	assert_int_equal(ts_config_security_level(cfg), 0);
 	assert_true(ts_config_protocols(cfg) & TS_PROTO_TLS1_0);
 	/* now TLS 1.0 alone and a low level are allowed */
@@ -423,6 +426,60 @@ static void resumption_tls13(void **state)
 static void resumption_tls12(void **state)
 {
 	resumption(true);
+}
+
+/* Our server refuses renegotiation (SSL_OP_NO_RENEGOTIATION): the client
+ * hears OpenSSL's no_renegotiation alert. */
+static void renegotiation_refused(void **state)
+{
+	struct pair *pr = pair_new();
+	assert_int_equal(ts_config_set_protocols(pr->ccfg, TS_PROTO_TLS1_2), TS_OK);
+	pair_start(pr, "a.test");
+	assert_int_equal(ts_conn_renegotiate(pr->srv), TS_E_WANT_READ);   /* no handshake yet */
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_int_equal(ts_conn_renegotiate(pr->srv), TS_E_INVALID);
+	assert_string_equal(ts_conn_error(pr->srv), "only a client starts a renegotiation here");
+	int rc = TS_E_WANT_READ;
+	char buf[16];
+	for (int i = 0; i < 10 && is_want(rc); i++) {
+		rc = ts_conn_renegotiate(pr->cli);
+		ts_conn_read(pr->srv, buf, sizeof buf);
+	}
+	assert_int_equal(rc, TS_E_TLS);
+	assert_non_null(strstr(ts_conn_error(pr->cli), "refused renegotiation with alert 'no renegotiation'"));
+	/* TLS 1.3 has none */
+	assert_int_equal(ts_config_set_protocols(pr->ccfg, TS_PROTOS_DEFAULT), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_int_equal(ts_conn_renegotiate(pr->cli), TS_E_INVALID);
+	assert_non_null(strstr(ts_conn_error(pr->cli), "TLS 1.2 or older"));
+	roundtrip(pr->cli, pr->srv, "still fine");
+	pair_free(pr);
+}
+
+/* Our server's tickets allow no early data: nothing to send, nothing sent. */
+static void early_data_needs_a_ticket_that_allows_it(void **state)
+{
+	struct pair *pr = pair_new();
+	assert_int_equal(ts_config_set_session_cache(pr->ccfg, true), TS_OK);
+	assert_int_equal(ts_config_set_session_cache(pr->scfg, true), TS_OK);
+	pair_start(pr, "a.test");
+	assert_int_equal(ts_conn_early_data_max(pr->cli), 0);
+	assert_int_equal(ts_conn_write_early(pr->cli, "x", 1), TS_E_INVALID);
+	assert_string_equal(ts_conn_error(pr->cli), "early data: 1 bytes to send, the session offered allows 0");
+	pump(pr);
+	roundtrip(pr->srv, pr->cli, "ticket");
+	assert_int_equal(ts_conn_early_data_status(pr->cli), TS_EARLY_NOT_SENT);
+	pair_start(pr, "a.test");
+	assert_int_equal(ts_conn_early_data_max(pr->cli), 0);   /* a session, but no early data in it */
+	pump(pr);
+	assert_true(ts_conn_resumed(pr->cli));
+	assert_int_equal(ts_conn_write_early(pr->cli, "x", 1), TS_E_INVALID);
+	assert_string_equal(ts_conn_error(pr->cli), "early data is sent by a client before the handshake");
+	assert_int_equal(ts_conn_early_data_status(pr->cli), TS_EARLY_NOT_SENT);
+	pair_free(pr);
 }
 
 static void no_resumption_without_cache(void **state)
@@ -762,6 +819,75 @@ static void nonblocking_descriptors(void **state)
 	ts_config_free(scfg);
 }
 
+/* Handshakes a client and a server on a socketpair (non-blocking while
+ * they do); the caller frees both and closes sv. */
+static void fd_pair(struct ts_config *ccfg, struct ts_config *scfg, int sv[2],
+                    struct ts_conn **cli, struct ts_conn **srv)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	*cli = ts_conn_client(ccfg);
+	*srv = ts_conn_server(scfg);
+	assert_int_equal(ts_conn_set_fd(*cli, sv[0], "a.test"), TS_OK);
+	assert_int_equal(ts_conn_set_fd(*srv, sv[1], NULL), TS_OK);
+	ts_conn_set_nonblocking(*cli, true);
+	ts_conn_set_nonblocking(*srv, true);
+	int crc = TS_E_WANT_READ, src = TS_E_WANT_READ;
+	for (int i = 0; i < 50 && (is_want(crc) || is_want(src)); i++) {
+		if (is_want(crc))
+			crc = ts_conn_handshake(*cli);
+		if (is_want(src))
+			src = ts_conn_handshake(*srv);
+	}
+	assert_int_equal(crc, TS_OK);
+	assert_int_equal(src, TS_OK);
+}
+
+/* A peer that goes quiet after the handshake is no TLS failure: the client
+ * can still send close_notify, and its session is kept for resumption. */
+static void quiet_peer_keeps_the_session(void **state)
+{
+	struct ts_config *ccfg = ts_config_new(), *scfg = ts_config_new();
+	assert_int_equal(ts_config_set_ca_path(ccfg, p("ca/ca.pem")), TS_OK);
+	assert_int_equal(ts_config_add_keypair_file(scfg, p("a.pem"), p("a.key")), TS_OK);
+	assert_int_equal(ts_config_set_session_cache(ccfg, true), TS_OK);
+	assert_int_equal(ts_config_set_session_cache(scfg, true), TS_OK);
+	assert_int_equal(ts_config_set_timeout(ccfg, 100), TS_OK);
+	int sv[2];
+	struct ts_conn *cli, *srv;
+	fd_pair(ccfg, scfg, sv, &cli, &srv);
+	char buf[8];
+	assert_int_equal(ts_conn_write(srv, "t", 1), 1);   /* after the tickets */
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), 1);
+	ts_conn_set_nonblocking(cli, false);
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), TS_E_TIMEOUT);
+	assert_int_equal(ts_conn_close(cli), TS_OK);
+	assert_int_equal(ts_conn_read(srv, buf, sizeof buf), TS_E_CLOSED);
+	assert_string_equal(ts_conn_error(srv), "the client closed the connection");
+	ts_conn_free(cli);
+	ts_conn_free(srv);
+	close(sv[0]);
+	close(sv[1]);
+	/* resumed; and once more, freed after the timeout without close_notify */
+	fd_pair(ccfg, scfg, sv, &cli, &srv);
+	assert_true(ts_conn_resumed(cli));
+	assert_int_equal(ts_conn_write(srv, "t", 1), 1);
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), 1);
+	ts_conn_set_nonblocking(cli, false);
+	assert_int_equal(ts_conn_read(cli, buf, sizeof buf), TS_E_TIMEOUT);
+	ts_conn_free(cli);
+	ts_conn_free(srv);
+	close(sv[0]);
+	close(sv[1]);
+	fd_pair(ccfg, scfg, sv, &cli, &srv);
+	assert_true(ts_conn_resumed(cli));
+	ts_conn_free(cli);
+	ts_conn_free(srv);
+	close(sv[0]);
+	close(sv[1]);
+	ts_config_free(ccfg);
+	ts_config_free(scfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,6 +901,8 @@ int main(void)
 		cmocka_unit_test(resumption_tls13),
 		cmocka_unit_test(resumption_tls12),
 		cmocka_unit_test(no_resumption_without_cache),
+		cmocka_unit_test(renegotiation_refused),
+		cmocka_unit_test(early_data_needs_a_ticket_that_allows_it),
 		cmocka_unit_test(client_certificate_required),
 		cmocka_unit_test(sni_selects_the_certificate),
 		cmocka_unit_test(ip_literal_sends_no_sni),
@@ -786,6 +914,7 @@ int main(void)
 		cmocka_unit_test(protocol_mismatch_is_refused),
 		cmocka_unit_test(socket_timeout_and_errors),
 		cmocka_unit_test(nonblocking_descriptors),
+		cmocka_unit_test(quiet_peer_keeps_the_session),
 	};
 	return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }

@@ -98,6 +98,26 @@ static void sslv3_hello_without_extensions(void **state)
 	ts_buf_clear(&out);
 }
 
+static void compression_methods_as_given(void **state)
+{
+	static const uint8_t methods[] = { 1, 0 };
+	struct ts_hello_spec sp = { .version = TS_TLS12, .compressions = methods, .n_compressions = 2 };
+	struct ts_buf out;
+	struct ts_error err = { 0 };
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+	assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, &err), 0);
+	assert_int_equal(ch_buf.n_compressions, 2);
+	assert_int_equal(ch_buf.compressions[0], 1);
+	assert_int_equal(ch_buf.compressions[1], 0);
+	ts_buf_clear(&out);
+	sp.n_compressions = 0;
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, &err), TS_E_INVALID);
+	assert_string_equal(err.msg, "compression methods: wanted 1..255, got 0");
+	ts_buf_clear(&out);
+}
+
 static void key_shares_are_well_formed(void **state)
 {
 	static const uint16_t groups[] = { 4588, 29, 23, 24, 30, 4587 };
@@ -912,6 +932,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip_every_tls_version),
 		cmocka_unit_test(sslv3_hello_without_extensions),
+		cmocka_unit_test(compression_methods_as_given),
 		cmocka_unit_test(key_shares_are_well_formed),
 		cmocka_unit_test(hundreds_of_suites),
 		cmocka_unit_test(padding_keeps_hellos_out_of_256_to_511),
