@@ -2,16 +2,22 @@
  * connections, run as independent chains on threads while a per-target
  * semaphore keeps at most max_connections connections open at a time.
  *
- * Phase 1: per version, the whole IANA registry is offered; the chosen suite
- *          is struck out and the rest offered again until the server refuses
- *          (one connection per accepted suite, plus one).  Then one hello
- *          with the accepted suites reversed tells server order from client
- *          order.  SSLv2 takes one hello.
- * Phase 2: knowing versions and suites: groups (TLS 1.3 by HelloRetryRequest
- *          with no key share, TLS 1.2 by the curve in ServerKeyExchange),
- *          signature algorithms, one certificate per key type (with OCSP,
- *          ticket, renegotiation_info, heartbeat and DEFLATE offered in the
- *          same hello), DH size, fallback SCSV, CCS injection, ALPN. */
+ * Suites: per version, the whole IANA registry is offered; the chosen suite
+ *         is struck out and the rest offered again until the server refuses
+ *         (one connection per accepted suite, plus one).  The registry
+ *         reversed tells server order from client order; a client-order
+ *         server's suites are then eliminated in four parts at once.  SSLv2
+ *         takes one hello.
+ * The rest starts with the first answer of TLS 1.2 (or 1.3), beside the
+ *         enumeration: each of these hellos offers every registry suite of
+ *         the kind it needs (the server can only choose one it accepts, so
+ *         the accepted ones need not be known yet): groups (TLS 1.3 by
+ *         HelloRetryRequest with no key share, TLS 1.2 by the curve in
+ *         ServerKeyExchange), signature algorithms, one certificate per key
+ *         type (with OCSP, ticket, renegotiation_info, heartbeat and DEFLATE
+ *         offered in the same hello), DH size, CCS injection, ALPN.  Only
+ *         fallback SCSV waits for every version.  Every hello is followed by
+ *         a close_notify, so the server hangs up as soon as it has answered. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +239,46 @@ static void spec13(struct ts_hello_spec *s, const uint16_t *suites, size_t n)
 }
 
 /* ---------------------------------------------------------------------------
+ * Running tasks on threads. */
+
+typedef void (*task_fn)(struct scan_target *t, int arg);
+struct task {
+	task_fn fn;
+	int arg;
+	struct scan_target *t;
+	uv_thread_t th;
+	bool started;
+};
+
+static void task_main(void *arg)
+{
+	struct task *k = arg;
+	k->fn(k->t, k->arg);
+}
+
+static void task_start(struct task *k)
+{
+	k->started = uv_thread_create(&k->th, task_main, k) == 0;
+}
+
+/* Waits for a started task, or runs one that could not start. */
+static void task_finish(struct task *k)
+{
+	if (k->started)
+		uv_thread_join(&k->th);
+	else
+		k->fn(k->t, k->arg);
+}
+
+static void run_tasks(struct task *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		task_start(&k[i]);
+	for (size_t i = 0; i < n; i++)
+		task_finish(&k[i]);
+}
+
+/* ---------------------------------------------------------------------------
  * Phase 1: versions and suites. */
 
 static bool hostile(enum probe_outcome o)
@@ -300,7 +346,7 @@ static enum probe_outcome eliminate(struct scan_target *t, enum ts_scan_version 
 struct part {
 	struct scan_target *t;
 	enum ts_scan_version v;
-	const uint16_t *offer;
+	uint16_t offer[TS_SCAN_MAX_SUITES];
 	size_t n_offer;
 	uint16_t found[TS_SCAN_MAX_SUITES];
 	size_t n_found;
@@ -319,9 +365,23 @@ static int by_code(const void *a, const void *b)
 	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
 
+#define TLS12_TASKS 6
+static size_t tls12_tasks(struct scan_target *t, int v, struct task *k);
 static void task_groups13(struct scan_target *t, int arg);
 static void task_sigalgs13(struct scan_target *t, int arg);
-static void run_tls12_tasks(struct scan_target *t);
+
+/* The probes that need only to know that version v is accepted (they offer
+ * every suite of a kind, so the accepted suites need not be known): they
+ * start with v's first answer, beside the enumeration, so the connection
+ * budget is never idle. */
+static size_t early_tasks(struct scan_target *t, enum ts_scan_version v, struct task *k)
+{
+	if (v == TS_SV_TLS12)
+		return tls12_tasks(t, v, k);
+	k[0] = (struct task){ .fn = task_groups13, .t = t };
+	k[1] = (struct task){ .fn = task_sigalgs13, .t = t };
+	return 2;
+}
 
 static void task_suites(struct scan_target *t, int arg)
 {
@@ -334,6 +394,12 @@ static void task_suites(struct scan_target *t, int arg)
 	/* first the whole registry, then the whole registry reversed: the same
 	 * choice means the server orders; another means it follows us */
 	enum probe_outcome first = eliminate(t, v, offer, n_offer, found, n_found, 1);
+	struct task early[TLS12_TASKS];
+	size_t n_early = 0;
+	if (*n_found == 1 && (v == TS_SV_TLS13 || v == TS_SV_TLS12))
+		n_early = early_tasks(t, v, early);
+	for (size_t i = 0; i < n_early; i++)
+		task_start(&early[i]);
 	if (*n_found == 1 && n_offer > 1) {
 		uint16_t rev[TS_SCAN_MAX_SUITES], second[1];
 		size_t n_second = 0;
@@ -345,14 +411,18 @@ static void task_suites(struct scan_target *t, int arg)
 			r->server_order[v] = TS_NO;
 			found[(*n_found)++] = second[0];
 			rest = remove_from(offer, rest, second[0]);
+			/* every 4th suite to a part: the accepted ones, which cluster
+			 * in the registry, are shared evenly, so the parts end together */
 			struct part parts[4];
-			size_t n_parts = rest >= 16 ? 4 : 1, per = (rest + n_parts - 1) / n_parts;
-			for (size_t i = 0; i < n_parts; i++) {
-				size_t off = i * per;
-				parts[i] = (struct part){ .t = t, .v = v, .offer = offer + off,
-				                          .n_offer = off < rest ? (rest - off < per ? rest - off : per) : 0 };
-				parts[i].started = i > 0 && uv_thread_create(&parts[i].th, part_main, &parts[i]) == 0;
+			size_t n_parts = rest >= 16 ? 4 : 1;
+			for (size_t i = 0; i < n_parts; i++)
+				parts[i] = (struct part){ .t = t, .v = v };
+			for (size_t k = 0; k < rest; k++) {
+				struct part *pt = &parts[k % n_parts];
+				pt->offer[pt->n_offer++] = offer[k];
 			}
+			for (size_t i = 0; i < n_parts; i++)
+				parts[i].started = i > 0 && uv_thread_create(&parts[i].th, part_main, &parts[i]) == 0;
 			for (size_t i = 0; i < n_parts; i++)
 				if (!parts[i].started)
 					part_main(&parts[i]);
@@ -380,9 +450,11 @@ static void task_suites(struct scan_target *t, int arg)
 			if (hostile(o))
 				break;
 		}
-		if (*n_found > 0)
+		if (*n_found > 0) {
+			t->small_hellos[v] = true;
 			note(t, "%s: the server hangs up on a hello with %zu suites; offered 64 at a "
 			     "time", version_names[v], n_offer);
+		}
 	}
 	if (*n_found > 0) {
 		r->protocols[v] = TS_YES;
@@ -395,15 +467,10 @@ static void task_suites(struct scan_target *t, int arg)
 	if (hostile(first))
 		__atomic_store_n(&r->status, first == P_TIMEOUT ? TS_E_TIMEOUT
 		                 : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS, __ATOMIC_RELAXED);
-	/* what needs only TLS 1.3's answer starts now, beside the other versions */
-	if (v == TS_SV_TLS13 && *n_found > 0) {
-		task_groups13(t, 0);
-		task_sigalgs13(t, 0);
-	}
-	/* with TLS 1.2 accepted, the probes that use the best version up to 1.2
-	 * need nothing more from the other versions: start them now */
-	if (v == TS_SV_TLS12 && *n_found > 0)
-		run_tls12_tasks(t);
+	if (n_early == 0 && *n_found > 0 && (v == TS_SV_TLS13 || v == TS_SV_TLS12))
+		n_early = early_tasks(t, v, early);   /* found only in chunks: they run now */
+	for (size_t i = 0; i < n_early; i++)
+		task_finish(&early[i]);
 }
 
 static void task_ssl2(struct scan_target *t, int arg)
@@ -480,6 +547,27 @@ static bool want_any(const struct ts_suite_info *s, int arg)
 	return true;
 }
 
+/* The suites a probe of version v (TLS <= 1.2) offers: every registry suite
+ * matching a filter.  The server can only choose among those it accepts, so
+ * offering these tells the same as offering the accepted ones, before they
+ * are known.  A server that hangs up on big hellos gets the accepted ones
+ * (known by then: its probes wait for the enumeration). */
+static size_t pick_registry(const struct scan_target *t, int v, uint16_t *out,
+                            bool (*want)(const struct ts_suite_info *, int), int arg)
+{
+	if (t->small_hellos[v])
+		return pick(t->res, v, out, want, arg);
+	size_t n_all, n = 0;
+	const struct ts_suite_info *all = ts_suites(&n_all);
+	for (size_t i = 0; i < n_all && n < TS_SCAN_MAX_SUITES; i++) {
+		const struct ts_suite_info *s = &all[i];
+		if (!s->scsv && s->kx != TS_KX_SCSV && s->code != 0 && s->min_version < TS_TLS13 &&
+		    s->min_version <= version_codes[v] && want(s, arg))
+			out[n++] = s->code;
+	}
+	return n;
+}
+
 static void task_groups13(struct scan_target *t, int arg)
 {
 	(void)arg;
@@ -487,10 +575,12 @@ static void task_groups13(struct scan_target *t, int arg)
 	uint16_t offer[TS_SCAN_MAX_LIST];
 	size_t n = registry_groups(true, true, true, offer, TS_SCAN_MAX_LIST);
 	static const uint16_t no_share[1] = { 0 };
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = registry_suites(true, suites, TS_SCAN_MAX_SUITES);
 	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
 		struct probe p;
 		probe_init(&p);
-		spec13(&p.spec, r->suites[TS_SV_TLS13], r->n_suites[TS_SV_TLS13]);
+		spec13(&p.spec, suites, ns);
 		p.spec.groups = offer;
 		p.spec.n_groups = n;
 		p.spec.key_shares = no_share;   /* an empty key_share: the server must name its group */
@@ -508,13 +598,13 @@ static void task_groups13(struct scan_target *t, int arg)
 	}
 }
 
+/* arg: the version (the best one up to TLS 1.2) */
 static void task_groups12(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = v >= TS_SV_TLS10 ? pick(r, v, suites, want_ecdhe, 0) : 0;
+	size_t ns = v >= TS_SV_TLS10 ? pick_registry(t, v, suites, want_ecdhe, 0) : 0;
 	if (ns == 0)
 		return;
 	uint16_t offer[TS_SCAN_MAX_LIST];
@@ -541,11 +631,10 @@ static void task_groups12(struct scan_target *t, int arg)
 
 static void task_dh(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = v >= 0 ? pick(r, v, suites, want_dhe, 0) : 0;
+	size_t ns = v >= 0 ? pick_registry(t, v, suites, want_dhe, 0) : 0;
 	if (ns == 0)
 		return;
 	struct probe p;
@@ -562,9 +651,8 @@ static void task_dh(struct scan_target *t, int arg)
 /* The schemes one key type signs with, in the server's order. */
 static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size_t *n_found)
 {
-	struct ts_scan_result *r = t->res;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = pick(r, TS_SV_TLS12, suites, want_fs_auth, auth);
+	size_t ns = pick_registry(t, TS_SV_TLS12, suites, want_fs_auth, auth);
 	if (ns == 0)
 		return;
 	uint16_t offer[TS_SCAN_MAX_LIST];
@@ -608,9 +696,8 @@ static void sig12_main(void *arg)
 /* One elimination per key type (RSA, ECDSA, DSS), side by side. */
 static void task_sigalgs12(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	if (r->n_suites[TS_SV_TLS12] == 0)
+	if (arg != TS_SV_TLS12)
 		return;
 	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
 	struct sig12_part parts[3];
@@ -631,38 +718,61 @@ static void task_sigalgs12(struct scan_target *t, int arg)
 	}
 }
 
-/* TLS 1.3 hides the chosen scheme in the encrypted CertificateVerify, so each
- * scheme is offered alone: a server with no key for it refuses the hello. */
-static const uint16_t sigalgs13_candidates[] = {
-	0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0807, 0x0808,
-	0x0809, 0x080a, 0x080b, 0x081a, 0x081b, 0x081c,
+/* TLS 1.3 hides the chosen scheme in the encrypted CertificateVerify, so a
+ * scheme is known accepted only when offered alone: a server with no key for
+ * it refuses the hello.  The schemes of one key type are first offered
+ * together (most servers refuse most families in one hello), then one by
+ * one; the last of a family accepted together need not be asked alone when
+ * the others were refused. */
+static const uint16_t sigalgs13_families[][4] = {
+	{ 0x0403, 0x0503, 0x0603 },             /* ECDSA */
+	{ 0x0804, 0x0805, 0x0806 },             /* RSA-PSS, rsaEncryption key */
+	{ 0x0807, 0x0808 },                     /* EdDSA */
+	{ 0x0809, 0x080a, 0x080b },             /* RSA-PSS, PSS key */
+	{ 0x081a, 0x081b, 0x081c },             /* ECDSA brainpool */
 };
+#define N_SIG13_FAMILIES (sizeof sigalgs13_families / sizeof sigalgs13_families[0])
 
 struct sig13_state {
 	struct scan_target *t;
 	uv_mutex_t lock;
 	size_t next;
-	bool ok[sizeof sigalgs13_candidates / sizeof sigalgs13_candidates[0]];
+	bool ok[N_SIG13_FAMILIES][4];
 };
+
+static bool sig13_accepted(struct scan_target *t, const uint16_t *schemes, size_t n)
+{
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = registry_suites(true, suites, TS_SCAN_MAX_SUITES);
+	struct probe p;
+	probe_init(&p);
+	spec13(&p.spec, suites, ns);
+	p.spec.sigalgs = schemes;
+	p.spec.n_sigalgs = n;
+	bool ok = probe_run(t, &p) == P_HELLO && p.version == TS_TLS13 && !p.is_hrr;
+	probe_clear(&p);
+	return ok;
+}
 
 static void sig13_worker(void *arg)
 {
 	struct sig13_state *s = arg;
-	struct ts_scan_result *r = s->t->res;
 	for (;;) {
 		uv_mutex_lock(&s->lock);
-		size_t i = s->next++;
+		size_t f = s->next++;
 		uv_mutex_unlock(&s->lock);
-		if (i >= sizeof sigalgs13_candidates / sizeof sigalgs13_candidates[0])
+		if (f >= N_SIG13_FAMILIES)
 			return;
-		struct probe p;
-		probe_init(&p);
-		spec13(&p.spec, r->suites[TS_SV_TLS13], r->n_suites[TS_SV_TLS13]);
-		p.spec.sigalgs = &sigalgs13_candidates[i];
-		p.spec.n_sigalgs = 1;
-		if (probe_run(s->t, &p) == P_HELLO && p.version == TS_TLS13 && !p.is_hrr)
-			s->ok[i] = true;
-		probe_clear(&p);
+		const uint16_t *fam = sigalgs13_families[f];
+		size_t n = 0, n_ok = 0;
+		while (n < 4 && fam[n] != 0)
+			n++;
+		if (!sig13_accepted(s->t, fam, n))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			s->ok[f][i] = i + 1 == n && n_ok == 0 ? true : sig13_accepted(s->t, &fam[i], 1);
+			n_ok += s->ok[f][i];
+		}
 	}
 }
 
@@ -670,8 +780,6 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	if (r->n_suites[TS_SV_TLS13] == 0)
-		return;
 	struct sig13_state s = { .t = t };
 	uv_mutex_init(&s.lock);
 	uv_thread_t th[2];
@@ -683,15 +791,32 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 	for (int i = 0; i < nth; i++)
 		uv_thread_join(&th[i]);
 	uv_mutex_destroy(&s.lock);
-	for (size_t i = 0; i < sizeof s.ok / sizeof s.ok[0]; i++)
-		if (s.ok[i] && r->n_sigalgs13 < TS_SCAN_MAX_LIST)
-			r->sigalgs13[r->n_sigalgs13++] = sigalgs13_candidates[i];
+	for (size_t f = 0; f < N_SIG13_FAMILIES; f++)
+		for (size_t i = 0; i < 4; i++)
+			if (s.ok[f][i] && r->n_sigalgs13 < TS_SCAN_MAX_LIST)
+				r->sigalgs13[r->n_sigalgs13++] = sigalgs13_families[f][i];
 }
 
 static struct ts_trust *g_trust;
 static int g_trust_rc;
 static struct ts_error g_trust_err;
 static uv_mutex_t g_trust_lock;
+static uv_thread_t g_trust_th;
+static bool g_trust_loading;       /* under g_trust_lock: g_trust_th still to be joined */
+
+static void trust_load(void *arg)
+{
+	g_trust_rc = ts_trust_new(arg, &g_trust, &g_trust_err);
+}
+
+/* The trust store, loaded (the system store loads on its own thread, beside
+ * the first probes).  Call with g_trust_lock held. */
+static void trust_ready(void)
+{
+	if (g_trust_loading)
+		uv_thread_join(&g_trust_th);
+	g_trust_loading = false;
+}
 
 static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uint8_t *const *ders,
                         const size_t *lens, size_t n)
@@ -705,15 +830,17 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
 	int64_t now = (int64_t)time(NULL);
 	c->expired = c->leaf.not_after < now;
 	c->not_yet_valid = c->leaf.not_before > now;
+	uv_mutex_lock(&g_trust_lock);
+	trust_ready();
 	if (g_trust == NULL) {
 		snprintf(c->verify_error, sizeof c->verify_error, "%s", g_trust_err.msg);
+		uv_mutex_unlock(&g_trust_lock);
 		return;
 	}
 	struct ts_verify_options vo = { .name = t->opt->server_name != NULL ? t->opt->server_name
 	                                                                     : t->host };
 	struct ts_verify_result vr;
 	memset(&vr, 0, sizeof vr);
-	uv_mutex_lock(&g_trust_lock);
 	int rc = ts_cert_verify_der(g_trust, ders, lens, n, &vo, &vr, &err);
 	uv_mutex_unlock(&g_trust_lock);
 	c->trusted = vr.trusted;
@@ -730,9 +857,8 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
  * heartbeats and DEFLATE, and the first one tries Heartbleed. */
 static void task_certs(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	if (v < 0) {
 		return;   /* TLS 1.3 only: task_conn gets the certificate */
 	}
@@ -741,7 +867,7 @@ static void task_certs(struct scan_target *t, int arg)
 	bool first = true;
 	for (size_t a = 0; a < sizeof auths / sizeof auths[0]; a++) {
 		uint16_t suites[TS_SCAN_MAX_SUITES];
-		size_t ns = pick(r, v, suites, want_auth, auths[a]);
+		size_t ns = pick_registry(t, v, suites, want_auth, auths[a]);
 		if (ns == 0)
 			continue;
 		struct probe p;
@@ -790,7 +916,8 @@ static void task_certs(struct scan_target *t, int arg)
 				else
 					r->n_certs++;
 			}
-		} else {
+		} else if (hostile(o)) {
+			/* a refusal only says the server has no key of this type */
 			note(t, "certificate (%s): %s", auth_names[a], outcome_words(&p));
 		}
 		probe_clear(&p);
@@ -836,7 +963,8 @@ static struct ts_config *conn_config(struct scan_target *t, unsigned protocols)
 		ts_config_set_ca_path(cfg, t->opt->ca_path);   /* cheaper than the system store */
 	/* OpenSSL's context (and the trust store) is built with the first conn:
 	 * build it now, not while a connection is open and the server waits
-	 * (a single-threaded server would stall every other probe) */
+	 * (a single-threaded server would stall every other probe); every
+	 * setter drops the context, so this comes last */
 	struct ts_conn *warm = ts_conn_client(cfg);
 	if (warm != NULL)
 		ts_conn_set_callbacks(warm, no_io, no_io_w, NULL, "warm.invalid");
@@ -1079,14 +1207,15 @@ static void task_fallback(struct scan_target *t, int arg)
 
 static void task_ccs(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	if (v < TS_SV_TLS10)
 		return;
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = pick_registry(t, v, suites, want_any, 0);
 	struct probe p;
 	probe_init(&p);
-	spec12(&p.spec, version_codes[v], r->suites[v], r->n_suites[v]);
+	spec12(&p.spec, version_codes[v], suites, ns);
 	p.stop = STOP_DONE;
 	p.after = AFTER_CCS;
 	if (probe_run(t, &p) == P_HELLO && p.hello_done) {
@@ -1099,11 +1228,12 @@ static void task_ccs(struct scan_target *t, int arg)
 
 static void task_alpn(struct scan_target *t, int arg)
 {
-	(void)arg;
 	struct ts_scan_result *r = t->res;
-	int v = best12(r);
+	int v = arg;
 	if (v < TS_SV_TLS10)
 		return;
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	size_t ns = pick_registry(t, v, suites, want_any, 0);
 	const char *offer[] = { "h2", "http/1.1", "http/1.0", "spdy/3.1", "h3", "imap", "pop3",
 	                        "smtp", "xmpp-client", "acme-tls/1" };
 	size_t n = sizeof offer / sizeof offer[0];
@@ -1111,7 +1241,7 @@ static void task_alpn(struct scan_target *t, int arg)
 	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_ALPN; round++) {
 		struct probe p;
 		probe_init(&p);
-		spec12(&p.spec, version_codes[v], r->suites[v], r->n_suites[v]);
+		spec12(&p.spec, version_codes[v], suites, ns);
 		p.spec.alpn = offer;
 		p.spec.n_alpn = n;
 		bool ok = probe_run(t, &p) == P_HELLO && p.alpn[0] != '\0';
@@ -1130,47 +1260,14 @@ static void task_alpn(struct scan_target *t, int arg)
 	}
 }
 
-/* ---------------------------------------------------------------------------
- * Running tasks on threads. */
-
-typedef void (*task_fn)(struct scan_target *t, int arg);
-struct task {
-	task_fn fn;
-	int arg;
-	struct scan_target *t;
-	uv_thread_t th;
-	bool started;
-};
-
-static void task_main(void *arg)
+/* The probes of the best version up to TLS 1.2 (v). */
+static size_t tls12_tasks(struct scan_target *t, int v, struct task *k)
 {
-	struct task *k = arg;
-	k->fn(k->t, k->arg);
-}
-
-static void run_tasks(struct task *k, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		k[i].started = uv_thread_create(&k[i].th, task_main, &k[i]) == 0;
-	for (size_t i = 0; i < n; i++) {
-		if (k[i].started)
-			uv_thread_join(&k[i].th);
-		else
-			k[i].fn(k[i].t, k[i].arg);
-	}
-}
-
-static void run_tls12_tasks(struct scan_target *t)
-{
-	struct task k[] = {
-		{ .fn = task_certs, .t = t },
-		{ .fn = task_groups12, .t = t },
-		{ .fn = task_sigalgs12, .t = t },
-		{ .fn = task_dh, .t = t },
-		{ .fn = task_ccs, .t = t },
-		{ .fn = task_alpn, .t = t },
-	};
-	run_tasks(k, sizeof k / sizeof k[0]);
+	static const task_fn fns[TLS12_TASKS] = { task_certs, task_groups12, task_sigalgs12,
+	                                          task_dh, task_ccs, task_alpn };
+	for (size_t i = 0; i < TLS12_TASKS; i++)
+		k[i] = (struct task){ .fn = fns[i], .arg = v, .t = t };
+	return TLS12_TASKS;
 }
 
 static void scan_one(const char *target, const struct ts_scan_options *opt,
@@ -1211,7 +1308,7 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	uv_sem_init(&t.budget, (unsigned)opt->max_connections);
 	uv_mutex_init(&t.lock);
 
-	struct task p1[TS_SV_COUNT + 2];
+	struct task p1[TS_SV_COUNT + 1];
 	size_t n1 = 0;
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS12, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS13, .t = &t };
@@ -1219,20 +1316,34 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_TLS10, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_suites, .arg = TS_SV_SSL3, .t = &t };
 	p1[n1++] = (struct task){ .fn = task_ssl2, .arg = 0, .t = &t };
-	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no suite */
-	p1[n1++] = (struct task){ .fn = task_conn, .arg = 0, .t = &t };
-	run_tasks(p1, n1);
+	for (size_t i = 0; i < n1; i++)
+		task_start(&p1[i]);
+	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no
+	 * suite and nothing waits for them but the report; they start last, as
+	 * building OpenSSL's context takes the CPU the other threads start on */
+	struct task conn = { .fn = task_conn, .t = &t };
+	task_start(&conn);
+	for (size_t i = 0; i < n1; i++)
+		task_finish(&p1[i]);
 
 	bool any = false;
 	for (int v = 0; v < TS_SV_COUNT; v++)
 		if (r->protocols[v] == TS_YES)
 			any = true;
 	if (any) {
+		if (r->n_suites[TS_SV_TLS12] == 0) {
+			/* else they ran beside TLS 1.2's enumeration */
+			struct task k[TLS12_TASKS];
+			run_tasks(k, tls12_tasks(&t, best12(r), k));
+		}
+		/* fallback and renegotiation need every version's answer: side by side */
+		struct task last[] = { { .fn = task_fallback, .t = &t },
+		                       { .fn = task_renegotiation, .t = &t } };
+		run_tasks(last, sizeof last / sizeof last[0]);
+	}
+	task_finish(&conn);
+	if (any) {
 		r->status = TS_OK;
-		if (r->n_suites[TS_SV_TLS12] == 0)
-			run_tls12_tasks(&t);   /* else they ran beside phase 1 */
-		task_fallback(&t, 0);
-		task_renegotiation(&t, 0);
 		/* a TLS 1.3-only server showed its certificate only to the complete handshake */
 		if (r->n_certs == 0 && t.have_conn_cert) {
 			r->certs[0] = t.conn_cert;
@@ -1337,9 +1448,14 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 	uv_mutex_lock(&g_trust_lock);
 	ts_trust_free(g_trust);
 	g_trust = NULL;
-	g_trust_rc = ts_trust_new(opt.ca_path, &g_trust, &g_trust_err);
+	/* --ca is read now (a bad one stops here); the system store, slow to
+	 * load, loads beside the first probes */
+	g_trust_loading = opt.ca_path == NULL &&
+	                  uv_thread_create(&g_trust_th, trust_load, NULL) == 0;
+	if (!g_trust_loading)
+		trust_load((void *)opt.ca_path);
 	uv_mutex_unlock(&g_trust_lock);
-	if (g_trust_rc != TS_OK && opt.ca_path != NULL) {
+	if (opt.ca_path != NULL && g_trust_rc != TS_OK) {
 		ts_error_set(err, g_trust_rc, "%s", g_trust_err.msg);
 		return g_trust_rc;
 	}
@@ -1360,6 +1476,7 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 	free(th);
 	uv_mutex_destroy(&ru.lock);
 	uv_mutex_lock(&g_trust_lock);
+	trust_ready();
 	ts_trust_free(g_trust);
 	g_trust = NULL;
 	uv_mutex_unlock(&g_trust_lock);

@@ -21,6 +21,7 @@ struct scan_target {
 	enum ts_starttls_proto starttls;
 	struct ts_addrlist addrs;       /* the one address that answered first */
 	uv_sem_t budget;                /* connections at a time */
+	bool small_hellos[TS_SV_COUNT]; /* the server hangs up on big hellos at this version */
 	uv_mutex_t lock;                /* res and notes */
 	unsigned connections;           /* atomic */
 	unsigned refusals;              /* atomic: refused/reset connects seen */

@@ -45,6 +45,18 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* A close_notify alert right behind the hello: the server sends its answer,
+ * then reads the alert and hangs up at once instead of waiting for us to
+ * close (a server that serves one connection at a time would otherwise
+ * stand idle for every probe until the scanner reads its answer). */
+static void add_close_notify(struct ts_buf *b)
+{
+	if (b->len < 3 || b->oom)
+		return;
+	const uint8_t alert[] = { TS_CT_ALERT, b->data[1], b->data[2], 0, 2, 1, 0 };
+	ts_buf_put(b, alert, sizeof alert);
+}
+
 /* Connects (with back-off on refusal) and runs the preamble. */
 static int open_conn(struct scan_target *t, struct probe *p, int *fd)
 {
@@ -250,15 +262,17 @@ static int on_event(struct probe *p, const struct ts_tls_event *ev, bool *hello)
 }
 
 /* After ServerHelloDone: the first byte of the server's next record, or a
- * code (TS_E_TIMEOUT, TS_E_CLOSED, TS_E_CONNECT); for an alert, *alert gets
- * its description (-1 when it did not come whole). */
-static int next_record(int fd, int wait_ms, int *alert)
+ * code (TS_E_TIMEOUT, TS_E_CLOSED, TS_E_CONNECT); *len gets its length (0
+ * when its header did not come whole), and for an alert *alert gets its
+ * description (-1 when it did not come whole). */
+static int next_record(int fd, int wait_ms, int *alert, size_t *len)
 {
 	uint8_t b[7];
 	size_t got = 0;
 	struct ts_error err = { 0 };
 	*alert = -1;
-	while (got < sizeof b && (got == 0 || b[0] == TS_CT_ALERT)) {
+	*len = 0;
+	while (got < sizeof b && (got < 5 || b[0] == TS_CT_ALERT)) {
 		ssize_t n = ts_read_timeout(fd, b + got, sizeof b - got, wait_ms, &err);
 		if (n < 0 && got == 0)
 			return (int)n;
@@ -266,6 +280,8 @@ static int next_record(int fd, int wait_ms, int *alert)
 			break;
 		got += (size_t)n;
 	}
+	if (got >= 5)
+		*len = ((size_t)b[3] << 8) | b[4];
 	if (b[0] == TS_CT_ALERT && got == sizeof b)
 		*alert = b[6];
 	return b[0];
@@ -274,7 +290,8 @@ static int next_record(int fd, int wait_ms, int *alert)
 static int next_record_type(int fd, int wait_ms)
 {
 	int alert;
-	return next_record(fd, wait_ms, &alert);
+	size_t len;
+	return next_record(fd, wait_ms, &alert, &len);
 }
 
 /* After an early ChangeCipherSpec met silence: a vulnerable server now
@@ -290,7 +307,8 @@ static void ccs_control(struct probe *p, int fd, int timeout_ms, int wait)
 	if (ts_write_all(fd, rec, sizeof rec, timeout_ms, &err) != 0)
 		return;
 	int alert;
-	int ty = next_record(fd, wait, &alert);
+	size_t len;
+	int ty = next_record(fd, wait, &alert, &len);
 	if (ty == TS_CT_ALERT && (alert == 20 || alert == 21)) {
 		p->after_result = TS_YES;
 		snprintf(p->msg, sizeof p->msg, "took a ChangeCipherSpec before the key exchange without an "
@@ -318,13 +336,21 @@ static void run_after(struct probe *p, int fd, const struct scan_target *t)
 			return;
 		}
 		/* A heartbeat request whose payload_length (16384) claims far more
-		 * than the zero bytes that follow: a patched server drops it. */
-		uint8_t hb[] = { TS_CT_HEARTBEAT, (uint8_t)(v >> 8), (uint8_t)v, 0, 3, 1, 0x40, 0x00 };
+		 * than the zero bytes that follow, then a well-formed one (1 byte of
+		 * payload, 16 of padding): a patched server drops the first and
+		 * answers the second at once (a short record), a vulnerable one
+		 * answers the first with 16 KB of its memory. */
+		uint8_t hb[] = { TS_CT_HEARTBEAT, (uint8_t)(v >> 8), (uint8_t)v, 0, 3, 1, 0x40, 0x00,
+		                 TS_CT_HEARTBEAT, (uint8_t)(v >> 8), (uint8_t)v, 0, 20, 1, 0, 1, 0x42,
+		                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 		if (ts_write_all(fd, hb, sizeof hb, t->opt->timeout_ms, &err) != 0)
 			return;
-		int ty = next_record_type(fd, wait);
-		p->after_result = ty == TS_CT_HEARTBEAT ? TS_YES : TS_NO;
-		if (ty == TS_CT_HEARTBEAT)
+		int alert;
+		size_t len;
+		int ty = next_record(fd, wait, &alert, &len);
+		bool leak = ty == TS_CT_HEARTBEAT && len > 3 + 1 + 64;
+		p->after_result = leak ? TS_YES : TS_NO;
+		if (leak)
 			snprintf(p->msg, sizeof p->msg,
 			         "answered a heartbeat that claimed 16384 bytes and carried none");
 		return;
@@ -355,6 +381,8 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 		ts_buf_clear(&out);
 		return p->outcome;
 	}
+	if (p->after == AFTER_NONE && p->spec.version != TS_SSL2)
+		add_close_notify(&out);
 	uv_sem_wait(&t->budget);
 	int fd = -1;
 	if (open_conn(t, p, &fd) != TS_OK) {

@@ -13,6 +13,8 @@ MODE:
             early ChangeCipherSpec and bad_record_mac at the next record (CCS
             injection, CVE-2014-0224), TLS_FALLBACK_SCSV ignored
   mute      answers hellos like old, then never says another word
+  smallhello  old, but hangs up on a hello with more than 64 suites
+  hbfixed   old, but with Heartbleed fixed (well-formed heartbeats still answered)
   garbage   random bytes in answer to every hello
   close     closes every connection at once
   stall     reads the hello and never answers
@@ -97,6 +99,8 @@ def tls_answer(s, first5):
     if first5[0] != 22 or msg[0] != 1:
         return False
     v, suites, comps, exts = parse_hello(msg[4:])
+    if MODE == "smallhello" and len(suites) > 64:
+        return False            # hangs up on a big hello, as some old servers did
     if v < 0x0300:
         s.sendall(record(21, 0x0300, b"\x02\x46"))
         return False
@@ -125,6 +129,8 @@ def tls_answer(s, first5):
         if h[0] == 24 and heartbeat:
             # the bug: echo as many bytes as the request claimed
             claimed = struct.unpack(">H", payload[1:3])[0]
+            if MODE == "hbfixed" and 1 + 2 + claimed + 16 > len(payload):
+                continue        # the fix: a request claiming more than it carries is dropped
             s.sendall(record(24, version, b"\x02" + struct.pack(">H", claimed) +
                              os.urandom(claimed) + b"\x00" * 16))
         elif h[0] == 20:
@@ -165,17 +171,14 @@ PEAK = [0]
 
 
 def client_holds(s):
-    """True while the client has not closed its end (the kernel already knows).
-    The peek goes through a non-blocking duplicate: on a socket with a timeout
-    Python waits for data first, and the accept loop would stall behind it."""
+    """True while the client has not closed its end: the kernel's TCP state
+    (CLOSE_WAIT once the client's FIN came), which also holds when bytes the
+    client sent are still unread (a peek would see those, not the FIN)."""
     try:
-        with socket.socket(fileno=os.dup(s.fileno())) as d:
-            d.setblocking(False)
-            return d.recv(1, socket.MSG_PEEK) != b""
-    except BlockingIOError:
-        return True
+        state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
     except OSError:
         return False
+    return state == 1   # TCP_ESTABLISHED
 
 
 def count_peak(new):

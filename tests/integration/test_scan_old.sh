@@ -43,6 +43,22 @@ same "old: the 1024-bit certificate" old.json '.certificates[0]|[.key_bits,.trus
 # The server counts, at each accept, the connections whose client has not closed yet.
 peak=$(cat peak.old)
 check "old: at most 4 connections at once by default (peak $peak)" test "$peak" -le 4
+# A server that hangs up on big hellos: suites offered 64 at a time, and the
+# probes that need no enumeration offer the accepted suites, not the registry's.
+server smallhello
+run "$TLSSCOPE" scan --json --timeout 1 --ca ca/ca.pem "127.0.0.1:$port"
+echo "$OUT" >small.json
+check "smallhello: the same suites as old" test "$(j small.json .ciphers)" = "$(j old.json .ciphers)"
+same "smallhello: the certificate and behaviour as old" small.json \
+	'[.certificates[0].key_bits,(.behaviour|.compression,.heartbleed,.ccs_injection)]' '[1024,true,true,true]'
+same "smallhello: a note says so" small.json \
+	'[.notes[]|select(test("hangs up on a hello"))]|length>0' true
+# Heartbleed fixed, heartbeats on: the well-formed heartbeat sent behind the
+# malformed one is answered at once, and that answer is no leak.
+server hbfixed
+run "$TLSSCOPE" scan --json --timeout 1 --ca ca/ca.pem "127.0.0.1:$port"
+echo "$OUT" >hbfixed.json
+same "hbfixed: heartbeat on, no Heartbleed" hbfixed.json '.behaviour|[.heartbeat,.heartbleed]' '[true,false]'
 SCAN_PEAK_FILE=$TS_TMP/peak.one server old
 run "$TLSSCOPE" scan --json --timeout 1 --max-connections 1 "127.0.0.1:$port"
 echo "$OUT" >one.json
