@@ -393,6 +393,7 @@ static void close_exchange(struct obs_flow *of)
 	    x->response_plaintext_estimate == 0) {
 		x->response_plaintext_estimate = of->last_suspect_plain;
 		x->response_plaintext_min = of->last_suspect_plain;
+		x->response_first_record = of->last_suspect_plain;
 	}
 	of->suspect_records = (uint32_t)-1; /* only the first exchange can hold tickets */
 	of->tickets_over = true;
@@ -451,7 +452,10 @@ static void app_record(struct obs_flow *of, int r, size_t record_len)
 			if (x->response_records == 1 && of->suspect_records == 1 && !of->tickets_alone) {
 				x->response_plaintext_estimate += of->last_suspect_plain;
 				x->response_plaintext_min += of->last_suspect_plain;
+				x->response_first_record = of->last_suspect_plain;
 			}
+			if (x->response_first_record == 0)
+				x->response_first_record = pmax;
 			of->suspect_records = (uint32_t)-1;
 			x->response_plaintext_estimate += pmax;
 			x->response_plaintext_min += pmin;

@@ -50,6 +50,9 @@ struct ts_obs_exchange {
 	uint64_t response_plaintext_min;              /* lower bound (CBC padding) */
 	uint64_t response_plaintext_max;              /* upper bound: includes the records that look
 	                                                 like TLS 1.3 NewSessionTickets (see below) */
+	uint64_t response_first_record;               /* plaintext of its first record that is no
+	                                                 ticket (HTTP/2: the server's SETTINGS may
+	                                                 travel in it on the first exchange) */
 };
 /* TLS 1.3 encrypts NewSessionTicket messages like application data, and
  * servers send them as soon as they read the client's Finished: before the
