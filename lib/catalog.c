@@ -23,6 +23,7 @@
 #define MAX_ENTRIES 1000000      /* loaded catalogs too */
 #define MAX_REFS 10000           /* per entry */
 #define MAX_HTML_DEPTH 400
+#define VIEWPORT_WIDTH 800        /* CSS pixels: headless Chromium's default window */
 #define MAX_SIZE_FIELD (UINT64_C(1) << 40)
 
 /* Browser-like request headers: what Chromium 126 on Linux sends. */
@@ -514,6 +515,154 @@ static char *prop(xmlNode *n, const char *name)
 	return (char *)xmlGetProp(n, (const xmlChar *)name);
 }
 
+/* The image a browser fetches from a srcset ("URL [Nx|Nw], ..."), for a
+ * display of device pixel ratio 1 and VIEWPORT_WIDTH CSS pixels: each
+ * candidate's density is its x value, or its w value over the viewport width
+ * (`sizes` is taken as 100vw); src counts as 1x when no candidate has a width
+ * or density 1.  The browser takes the smallest density >= 1, else the
+ * largest.  Returns a copy of the URL (malloc'd) or NULL. */
+static char *srcset_pick(const char *srcset, const char *src)
+{
+	char *best = NULL;
+	double best_d = 0;
+	bool has_1x = false, has_w = false;
+	const char *p = srcset;
+	while (*p != '\0') {
+		while (isspace((unsigned char)*p) || *p == ',')
+			p++;
+		const char *u = p;
+		while (*p != '\0' && !isspace((unsigned char)*p))
+			p++;
+		size_t ulen = (size_t)(p - u);
+		bool bare = ulen > 0 && u[ulen - 1] == ',';
+		while (ulen > 0 && u[ulen - 1] == ',')
+			ulen--;
+		double d = 1;
+		if (!bare) {
+			const char *desc = p;
+			while (*p != '\0' && *p != ',')
+				p++;
+			char *end;
+			while (isspace((unsigned char)*desc))
+				desc++;
+			double v = strtod(desc, &end);
+			if (end != desc && v > 0 && (*end == 'x' || *end == 'w')) {
+				has_w |= *end == 'w';
+				d = *end == 'w' ? v / VIEWPORT_WIDTH : v;
+			}
+		}
+		if (ulen == 0)
+			continue;
+		has_1x |= d == 1;
+		bool better = best == NULL || (d >= 1 ? best_d < 1 || d < best_d : best_d < 1 && d > best_d);
+		if (better) {
+			char *c = strndup(u, ulen);
+			if (c == NULL)
+				break;
+			free(best);
+			best = c;
+			best_d = d;
+		}
+	}
+	if (src != NULL && *src != '\0' && !has_1x && !has_w) {
+		free(best);
+		best = strdup(src);
+	}
+	return best;
+}
+
+/* A `media` condition at the default viewport: only "(min-width: Npx)" and
+ * "(max-width: Npx)" joined by "and" are understood; anything else does
+ * not match. */
+static bool media_matches(const char *media)
+{
+	const char *p = media;
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		double v;
+		char what[4];
+		int used = 0;
+		if (sscanf(p, " ( %3[minax]-width : %lfpx )%n", what, &v, &used) != 2 || used == 0)
+			return false;
+		if (strcmp(what, "min") == 0 ? VIEWPORT_WIDTH < v : strcmp(what, "max") == 0 ? VIEWPORT_WIDTH > v : true)
+			return false;
+		p += used;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			return true;
+		if (strncasecmp(p, "and", 3) != 0)
+			return false;
+		p += 3;
+	}
+}
+
+static bool image_type_ok(const char *type)
+{
+	static const char *const ok[] = { "image/avif", "image/webp", "image/png", "image/jpeg",
+	                                  "image/gif", "image/svg+xml", "image/apng", "image/bmp" };
+	if (type == NULL || *type == '\0')
+		return true;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (strcasecmp(type, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_element(const xmlNode *n, const char *name)
+{
+	return n != NULL && n->type == XML_ELEMENT_NODE && n->name != NULL &&
+	       strcmp((const char *)n->name, name) == 0;
+}
+
+/* The one image an <img> (or a <picture>'s <source>) makes the browser fetch. */
+static void walk_add_image(struct html_walk *w, xmlNode *n)
+{
+	char *src = prop(n, "src"), *srcset = prop(n, "srcset");
+	char *pick = srcset != NULL ? srcset_pick(srcset, src) : NULL;
+	if (srcset != NULL && pick == NULL && (src == NULL || *src == '\0'))
+		;   /* nothing to fetch */
+	else
+		walk_add(w, pick != NULL ? pick : src, TS_CATALOG_IMAGE);
+	free(pick);
+	xmlFree(src);
+	xmlFree(srcset);
+}
+
+/* <picture>: the first <source> of a type the browser decodes and a media
+ * that matches, else the <img>; in document order and at any depth, because
+ * libxml2's HTML 4 parser does not know <source> is empty and nests what
+ * follows it inside. */
+static xmlNode *picture_pick(xmlNode *n, int depth)
+{
+	for (xmlNode *k = n->children; k != NULL && depth < MAX_HTML_DEPTH; k = k->next) {
+		if (is_element(k, "img"))
+			return k;
+		if (is_element(k, "source")) {
+			char *type = prop(k, "type"), *media = prop(k, "media"), *srcset = prop(k, "srcset");
+			bool ok = srcset != NULL && image_type_ok(type) && (media == NULL || media_matches(media));
+			xmlFree(type);
+			xmlFree(media);
+			xmlFree(srcset);
+			if (ok)
+				return k;
+		}
+		xmlNode *in = picture_pick(k, depth + 1);
+		if (in != NULL)
+			return in;
+	}
+	return NULL;
+}
+
+static bool in_picture(const xmlNode *n)
+{
+	for (int i = 0; i < MAX_HTML_DEPTH && n != NULL; i++, n = n->parent)
+		if (is_element(n, "picture"))
+			return true;
+	return false;
+}
+
 static void walk_element(struct html_walk *w, xmlNode *n)
 {
 	const char *name = (const char *)n->name;
@@ -551,7 +700,12 @@ static void walk_element(struct html_walk *w, xmlNode *n)
 	} else if (strcmp(name, "script") == 0) {
 		walk_add(w, href = prop(n, "src"), TS_CATALOG_SCRIPT);
 	} else if (strcmp(name, "img") == 0) {
-		walk_add(w, href = prop(n, "src"), TS_CATALOG_IMAGE);
+		if (!in_picture(n->parent))
+			walk_add_image(w, n);
+	} else if (strcmp(name, "picture") == 0 && !in_picture(n->parent)) {
+		xmlNode *pick = picture_pick(n, 0);
+		if (pick != NULL)
+			walk_add_image(w, pick);
 	} else if (strcmp(name, "style") == 0) {
 		xmlChar *text = xmlNodeGetContent(n);
 		if (text != NULL &&

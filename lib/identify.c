@@ -154,7 +154,9 @@ static int observe_line(struct ts_id_input *in, json_t *o, size_t line, struct t
 		get_number(x, "request_plaintext_estimate", &req);
 		double tmax;
 		r->tickets_handled = get_number(x, "response_plaintext_max", &tmax);
-		r->lead_removed = r->tickets_handled && tmax > size;
+		double lead = 0;
+		if (i == 0 && get_number(x, "response_first_record", &lead) && lead > 0 && lead < size)
+			r->lead = (uint64_t)lead;
 		double records = 0;
 		if (get_number(x, "response_records", &records) && records > 0 && records < 1e9)
 			r->records = (uint32_t)records;
@@ -298,12 +300,19 @@ static double model_error(const struct settings *s, const struct model *m,
 		double penalty;
 		double tol = (h2 ? s->h2_tol : s->tol) + s->tol_rel * (double)pred[k % 2];
 		double err = distance(r, pred[k % 2], &penalty) / tol + (penalty < 0 ? s->extra_penalty : 0);
-		if (h2 && r->lead_removed && pred[k % 2] > m->h2_headers[k % 2]) {
-			/* The observer took the HEADERS record for a ticket. */
-			double alt = distance(r, pred[k % 2] - m->h2_headers[k % 2], &penalty) / tol +
-			             (penalty < 0 ? s->extra_penalty : 0);
-			if (alt < err)
-				err = alt;
+		if (h2 && r->lead > 0 && r->lead < r->size_min) {
+			/* A connection's first HTTP/2 burst opens with a record of the
+			 * server's SETTINGS, alone or with the response's HEADERS. */
+			struct ts_id_response q = *r;
+			q.size -= r->lead;
+			q.size_min -= r->lead;
+			uint64_t hdr = m->h2_headers[k % 2] < pred[k % 2] ? m->h2_headers[k % 2] : 0;
+			for (int j = 0; j < 2; j++) {
+				double alt = distance(&q, pred[k % 2] - (j ? hdr : 0), &penalty) / tol +
+				             (penalty < 0 ? s->extra_penalty : 0);
+				if (alt < err)
+					err = alt;
+			}
 		}
 		if (err < best) {
 			best = err;

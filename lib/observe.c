@@ -54,6 +54,9 @@ struct obs_flow {
 	struct ts_obs_exchange *cur;
 	uint32_t suspect_records;       /* leading records of the first TLS 1.3 response taken for tickets */
 	uint64_t last_suspect_plain;
+	size_t ticket_len;              /* record length of the TLS 1.3 session tickets, 0 unknown */
+	bool tickets_alone;             /* tickets seen before any request: their size is sure */
+	bool tickets_over;              /* a record that is no ticket came: no more tickets */
 	size_t cap_exchanges;
 	size_t ovh_min, ovh_max;        /* per-record plaintext overhead */
 	bool ovh_known;
@@ -364,8 +367,26 @@ static bool app_record_ok(struct obs_flow *of, int r)
 	return true;
 }
 
-/* A response made only of small records was no ticket flight after all: its
- * last record at least is the response. */
+/* TLS 1.3 servers send their session tickets (OpenSSL: two, of equal size)
+ * as soon as they read the client's Finished: alone, before the first request
+ * arrives, or ahead of the first response when the request came with the
+ * Finished.  The leading run of equal-sized small server records is the
+ * ticket flight.  Tickets seen alone give the size for sure; without them a
+ * run of one record is more likely a response's own header record (a proxy
+ * relays the headers as it reads them), and is given back to the response. */
+static bool ticket_record(struct obs_flow *of, size_t record_len, size_t pmax)
+{
+	if (of->tickets_over || of->conn->version != TS_TLS13 || pmax >= 1024 ||
+	    (of->ticket_len != 0 && record_len != of->ticket_len)) {
+		of->tickets_over = true;
+		return false;
+	}
+	of->ticket_len = record_len;
+	return true;
+}
+
+/* A response made only of ticket-like records was no ticket flight after
+ * all: its last record at least is the response. */
 static void close_exchange(struct obs_flow *of)
 {
 	struct ts_obs_exchange *x = of->cur;
@@ -373,8 +394,10 @@ static void close_exchange(struct obs_flow *of)
 	    x->response_plaintext_estimate == 0) {
 		x->response_plaintext_estimate = of->last_suspect_plain;
 		x->response_plaintext_min = of->last_suspect_plain;
+		x->response_first_record = of->last_suspect_plain;
 	}
 	of->suspect_records = (uint32_t)-1; /* only the first exchange can hold tickets */
+	of->tickets_over = true;
 }
 
 static void app_record(struct obs_flow *of, int r, size_t record_len)
@@ -414,18 +437,27 @@ static void app_record(struct obs_flow *of, int r, size_t record_len)
 		of->cur->duration_us = of->now - of->cur->t_us;
 	} else {
 		if (of->cur == NULL) {
-			if (of->last_app_dir != 0)
+			if (of->last_app_dir != 0) {
 				c->unsolicited_bytes += wire;
+				of->tickets_alone |= ticket_record(of, record_len, pmax);
+			}
 			return;
 		}
 		struct ts_obs_exchange *x = of->cur;
 		x->response_bytes += wire;
 		x->response_plaintext_max += pmax;
-		if (c->version == TS_TLS13 && c->n_exchanges == 1 &&
-		    x->response_records == of->suspect_records && pmax < 1024) {
+		if (x->response_records == of->suspect_records && ticket_record(of, record_len, pmax)) {
 			of->suspect_records++;
 			of->last_suspect_plain = pmax;
 		} else {
+			if (x->response_records == 1 && of->suspect_records == 1 && !of->tickets_alone) {
+				x->response_plaintext_estimate += of->last_suspect_plain;
+				x->response_plaintext_min += of->last_suspect_plain;
+				x->response_first_record = of->last_suspect_plain;
+			}
+			if (x->response_first_record == 0)
+				x->response_first_record = pmax;
+			of->suspect_records = (uint32_t)-1;
 			x->response_plaintext_estimate += pmax;
 			x->response_plaintext_min += pmin;
 		}

@@ -94,7 +94,7 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 	a = json_array();
 	for (size_t i = 0; i < c->n_exchanges; i++) {
 		const struct ts_obs_exchange *x = &c->exchanges[i];
-		json_array_append_new(a, json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		json_array_append_new(a, json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"t", seconds(x->t_us), "duration_ms", millis(x->duration_us),
 			"request_bytes", (json_int_t)x->request_bytes,
 			"response_bytes", (json_int_t)x->response_bytes,
@@ -103,7 +103,8 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 			"request_plaintext_estimate", (json_int_t)x->request_plaintext_estimate,
 			"response_plaintext_estimate", (json_int_t)x->response_plaintext_estimate,
 			"response_plaintext_min", (json_int_t)x->response_plaintext_min,
-			"response_plaintext_max", (json_int_t)x->response_plaintext_max));
+			"response_plaintext_max", (json_int_t)x->response_plaintext_max,
+			"response_first_record", (json_int_t)x->response_first_record));
 	}
 	json_object_set_new(o, "exchanges", a);
 	json_object_set_new(o, "exchanges_dropped", json_integer((json_int_t)c->exchanges_dropped));

@@ -50,7 +50,7 @@ static void on_tls(void *ctx, const struct ts_obs_tls *t)
 			/* The observer leaves records it takes for TLS 1.3 session
 			 * tickets out of the estimate (they stay in the maximum). */
 			.tickets_handled = true,
-			.lead_removed = x->response_plaintext_max > x->response_plaintext_estimate,
+			.lead = i == 0 ? x->response_first_record : 0,
 		};
 	}
 	c.responses = r;

@@ -45,8 +45,8 @@ struct ts_id_response {
 	uint64_t request_size;  /* plaintext estimate of the request, 0 unknown */
 	uint32_t records;       /* TLS records in the burst, 0 unknown */
 	bool tickets_handled;   /* the observer already left TLS 1.3 session tickets out of size */
-	bool lead_removed;      /* ... and removed small leading records with them, which may have
-	                         * been the response's own (an HTTP/2 HEADERS record) */
+	uint64_t lead;          /* a connection's first response: plaintext of its first record
+	                         * (HTTP/2: the server's SETTINGS, maybe the HEADERS too); else 0 */
 	/* The burst may also carry unrelated bytes in [extra_min, extra_max] (e.g.
 	 * TLS 1.3 session tickets sent with the first response); 0, 0 for none. */
 	uint64_t extra_min, extra_max;

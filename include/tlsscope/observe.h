@@ -50,12 +50,18 @@ struct ts_obs_exchange {
 	uint64_t response_plaintext_min;              /* lower bound (CBC padding) */
 	uint64_t response_plaintext_max;              /* upper bound: includes the records that look
 	                                                 like TLS 1.3 NewSessionTickets (see below) */
+	uint64_t response_first_record;               /* plaintext of its first record that is no
+	                                                 ticket (HTTP/2: the server's SETTINGS may
+	                                                 travel in it on the first exchange) */
 };
 /* TLS 1.3 encrypts NewSessionTicket messages like application data, and
- * servers send them after the client's Finished, often just before the first
- * response.  Small server records that open the first exchange and are
- * followed by more records are taken for tickets: left out of the estimate
- * and the lower bound, counted in the upper bound. */
+ * servers send them as soon as they read the client's Finished: before the
+ * first request, or just ahead of the first response.  The leading run of
+ * small server records of one size is taken for the ticket flight: before
+ * any request it counts as unsolicited and teaches the ticket size; in the
+ * first response it is left out of the estimate and the lower bound (counted
+ * in the upper bound) when it matches that size, or, size unknown, when it is
+ * at least two records long. */
 
 struct ts_obs_alert {
 	int64_t t_us;

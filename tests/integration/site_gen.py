@@ -38,6 +38,20 @@ write("favicon.ico", bytes(rng.randrange(256) for _ in range(1150)))
 for i in range(n_pages):
     write("img/p%d.jpg" % i, bytes(rng.randrange(256) for _ in range(800 + 700 * i)))
 
+# Responsive images on page2: a browser fetches one candidate of each (at
+# device pixel ratio 1 and an 800-pixel-wide viewport): r-1x.jpg, w-960.jpg
+# and the WebP <source> of the <picture>.
+img_rng = random.Random(8)   # its own: the pages' text stays as it was
+for name in ("r-small", "r-1x", "r-2x", "w-480", "w-960", "w-1600", "pic-unk", "pic-big", "pic-fallback"):
+    write("img/%s.jpg" % name, bytes(img_rng.randrange(256) for _ in range(600)))
+for name in ("pic", "pic2"):
+    write("img/%s.webp" % name, bytes(img_rng.randrange(256) for _ in range(500)))
+responsive = """<img src="img/r-small.jpg" srcset="img/r-1x.jpg 1x, img/r-2x.jpg 2x" alt="">
+<img srcset="img/w-480.jpg 480w, img/w-960.jpg 960w, img/w-1600.jpg 1600w" sizes="100vw" src="img/w-480.jpg" alt="">
+<picture><source type="image/x-unknown" srcset="img/pic-unk.jpg"><source media="(min-width: 1200px)" srcset="img/pic-big.jpg">
+<source type="image/webp" srcset="img/pic.webp 1x, img/pic2.webp 2x"><img src="img/pic-fallback.jpg" alt=""></picture>
+"""
+
 names = ["index.html"] + ["page%d.html" % i for i in range(1, n_pages)]
 for i, name in enumerate(names):
     links = "".join('<li><a href="%s">%s</a></li>\n' % (names[j], names[j])
@@ -55,7 +69,7 @@ for i, name in enumerate(names):
 </head><body>
 <h1>Page %d</h1>
 <img src="img/p%d.jpg" alt="">
-<ul>
+%s<ul>
 %s</ul>
 %s</body></html>
-""" % (i, extra, i, i, links, body))
+""" % (i, extra, i, i, responsive if i == 2 else "", links, body))

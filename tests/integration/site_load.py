@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """A victim that loads pages of a catalogued site with curl, as a browser
-would: the page, then its sub-resources (cold cache) or nothing more (warm
-cache), with the browser's request headers.  Prints the truth: one line per
+would: the page, then its sub-resources (cold cache) or only the ones not
+fetched before (warm cache), with the browser's request headers.  Prints the truth: one line per
 page load, "URL" in the order loaded.
 
 usage: site_load.py CATALOG CA RESOLVE TLSVER HTTPVER MODE URL...
   TLSVER  1.2 | 1.3      HTTPVER  1.1 | 2
   MODE    cold   one connection per page, page + sub-resources
-          warm   one connection per page, the page only
+          warm   one connection per page, the page and the sub-resources
+                 no earlier page fetched (one cache for the whole session)
           keepalive  every page over one connection: the first with its
                  sub-resources, the others from a warm cache
           parallel   per page: the page, then its sub-resources over up to
@@ -44,11 +45,13 @@ if mode == "keepalive":
         targets += [u] + (subs(u) if i == 0 else [])
     fetch(targets)
 else:
+    cached = set()
     for u in urls:
         if mode == "cold":
             fetch([u] + subs(u))
         elif mode == "warm":
-            fetch([u])
+            fetch([u] + [s for s in subs(u) if s not in cached])
+            cached.update(subs(u))
         elif mode == "parallel":
             fetch([u])
             if subs(u):

@@ -61,6 +61,11 @@ check "the redirect is recorded with its target" \
 check "the home page's sub-resources include the stylesheet's image and font" \
 	test "$(py "sorted(u[len('$base'):] for u in P['$base/']['subresources'])")" = \
 	"['/css/print.css', '/css/site.css', '/favicon.ico', '/fonts/t.woff2', '/img/bg.png', '/img/p0.jpg', '/js/app.js']"
+check "srcset and <picture>: only the candidate a browser fetches (1x, the width for 800 px, the WebP source)" \
+	test "$(py "sorted(u[len('$base/img/'):] for u in P['$base/page2.html']['subresources'] if '/img/' in u and 'p2.jpg' not in u and 'bg.png' not in u)")" = \
+	"['pic.webp', 'r-1x.jpg', 'w-960.jpg']"
+check "the other candidates are not fetched at all" \
+	test "$(py "sorted(u for u in R if any(k in u for k in ('r-small', 'r-2x', 'w-480', 'w-1600', 'pic-unk', 'pic-big', 'pic-fallback', 'pic2')))")" = "[]"
 check "resource kinds" \
 	test "$(py "R['$base/css/site.css']['kind'], R['$base/js/app.js']['kind'], R['$base/fonts/t.woff2']['kind'], R['$base/favicon.ico']['kind']")" = \
 	"('stylesheet', 'script', 'font', 'icon')"

@@ -69,6 +69,34 @@ static void html_links_are_found_and_resolved(void **state)
 	ts_catalog_links_clear(&l);
 }
 
+/* A browser fetches one candidate of a srcset or a <picture>: at device pixel
+ * ratio 1 and an 800-pixel viewport. */
+static void responsive_images_give_one_candidate(void **state)
+{
+	static const char doc[] =
+		"<img src=\"s.jpg\" srcset=\"a1.jpg 1x, a2.jpg 2x\">"
+		"<img srcset=\"w480.jpg 480w, w960.jpg 960w,w1600.jpg 1600w\" src=\"w.jpg\">"
+		"<img src=\"only-src.jpg\" srcset=\"hi.jpg 2x\">"
+		"<img srcset=\"lo.jpg 0.5x, mid.jpg 0.75x\">"
+		"<img srcset=\"data:image/png;base64,AAAA, second-1x.jpg\">"   /* the first 1x: no fetch */
+		"<picture><source type=\"image/x-new\" srcset=\"unk.jpg\">"
+		"<source media=\"(min-width: 1200px)\" srcset=\"big.jpg\">"
+		"<source media=\"(min-width: 600px) and (max-width: 900px)\" srcset=\"medium.webp\" type=\"image/webp\">"
+		"<img src=\"fallback.jpg\"></picture>"
+		"<picture><source media=\"print\" srcset=\"p.jpg\"><img src=\"pic-img.jpg\" srcset=\"pic-img2.jpg 2x\"></picture>";
+	struct ts_catalog_links l = { 0 };
+	assert_int_equal(ts_catalog_html_links(doc, strlen(doc), "https://site.test/", &l, NULL), TS_OK);
+	static const char *const want[] = { "a1.jpg", "w960.jpg", "only-src.jpg", "mid.jpg",
+	                                    "medium.webp", "pic-img.jpg" };
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		char url[64];
+		snprintf(url, sizeof url, "https://site.test/%s", want[i]);
+		assert_link(&l, url, TS_CATALOG_IMAGE);
+	}
+	assert_int_equal(l.n, sizeof want / sizeof want[0]);
+	ts_catalog_links_clear(&l);
+}
+
 static void base_href_changes_the_base(void **state)
 {
 	static const char doc[] = "<html><head><base href=\"https://site.test/b/\"></head>"
@@ -242,6 +270,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(html_links_are_found_and_resolved),
+		cmocka_unit_test(responsive_images_give_one_candidate),
 		cmocka_unit_test(base_href_changes_the_base),
 		cmocka_unit_test(garbage_html_does_not_fail),
 		cmocka_unit_test(css_links_are_found),

@@ -335,6 +335,78 @@ static void overhead_follows_version_and_suite(void **state)
 	assert_int_equal(hi, 0);
 }
 
+/* One TLS record of the given type and length (contents: filler). */
+static void record(struct conv *c, int from_server, uint8_t type, size_t len)
+{
+	static uint8_t buf[5 + 16384];
+	assert_true(len <= 16384);
+	buf[0] = type;
+	buf[1] = 3;
+	buf[2] = 3;
+	buf[3] = (uint8_t)(len >> 8);
+	buf[4] = (uint8_t)len;
+	memset(buf + 5, 0x5a, len);
+	frame(c, from_server, TS_TCP_ACK | TS_TCP_PSH, buf, 5 + len);
+}
+
+/* A TLS 1.3 handshake as the observer sees it: hellos in the clear, then the
+ * server's encrypted flight and the client's CCS and Finished. */
+static void tls13_handshake(struct conv *c)
+{
+	handshake(c);
+	client_hello(c, "tickets.test");
+	static const uint8_t sh[] = {
+		0x16, 3, 3, 0, 90, 2, 0, 0, 86, 3, 3,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+		25, 26, 27, 28, 29, 30, 31, 32,
+		0, 0x13, 0x01, 0, 0, 46,
+		0, 0x2b, 0, 2, 3, 4,
+		0, 0x33, 0, 36, 0, 0x1d, 0, 32,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+		25, 26, 27, 28, 29, 30, 31, 32,
+	};
+	frame(c, 1, TS_TCP_ACK | TS_TCP_PSH, sh, sizeof sh);
+	record(c, 1, TS_CT_CHANGE_CIPHER_SPEC, 1);
+	record(c, 1, TS_CT_APPLICATION_DATA, 1500);   /* EncryptedExtensions .. Finished */
+	record(c, 0, TS_CT_CHANGE_CIPHER_SPEC, 1);
+	record(c, 0, TS_CT_APPLICATION_DATA, 53);     /* the client's Finished */
+}
+
+/* Where OpenSSL's two session tickets land, and a proxy that relays a
+ * response's headers in a record of their own (serve --forward): the ticket
+ * flight is the leading run of equal-sized records, never the header record. */
+static void tls13_tickets_are_told_from_a_header_record(void **state)
+{
+	(void)state;
+	enum { TICKET = 282, HEADER = 250, BODY = 5000, OVH = 17 };
+	const uint64_t response = HEADER - OVH + BODY - OVH;
+	for (int where = 0; where < 3; where++) {
+		struct seen s;
+		struct ts_observe *o = engine(&s, NULL);
+		struct conv c = { .o = o, .port = 443, .client_last = 1 };
+		tls13_handshake(&c);
+		if (where == 0) {           /* alone, before the request */
+			record(&c, 1, TS_CT_APPLICATION_DATA, TICKET);
+			record(&c, 1, TS_CT_APPLICATION_DATA, TICKET);
+		}
+		record(&c, 0, TS_CT_APPLICATION_DATA, 120);  /* the request */
+		if (where == 1) {           /* ahead of the response */
+			record(&c, 1, TS_CT_APPLICATION_DATA, TICKET);
+			record(&c, 1, TS_CT_APPLICATION_DATA, TICKET);
+		}                           /* where == 2: no tickets at all */
+		record(&c, 1, TS_CT_APPLICATION_DATA, HEADER);
+		record(&c, 1, TS_CT_APPLICATION_DATA, BODY);
+		frame(&c, 0, TS_TCP_FIN | TS_TCP_ACK, NULL, 0);
+		frame(&c, 1, TS_TCP_FIN | TS_TCP_ACK, NULL, 0);
+		ts_observe_free(o);
+		assert_int_equal(s.tls, 1);
+		assert_int_equal(s.exchanges, 1);
+		assert_int_equal(s.ex[0].response_plaintext_estimate, response);
+		assert_int_equal(s.ex[0].response_plaintext_max, response + (where == 1 ? 2 * (TICKET - OVH) : 0));
+		assert_int_equal(s.last.unsolicited_bytes, where == 0 ? 2 * (TICKET + 5) : 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +416,7 @@ int main(void)
 		cmocka_unit_test(dns_over_udp_frees_the_flow_after_the_answer),
 		cmocka_unit_test(caps_flows_and_counts_evictions),
 		cmocka_unit_test(overhead_follows_version_and_suite),
+		cmocka_unit_test(tls13_tickets_are_told_from_a_header_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
