@@ -72,11 +72,17 @@ void ts_report_text(struct ts_report *r, enum ts_tone tone, const char *fmt, ...
 
 int ts_report_json(struct ts_report *r, json_t *obj)
 {
-	/* 9 significant digits: timings read 38.524, not 38.524000000000001 */
-	int rc = json_dumpf(obj, r->out, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
-	fputc('\n', r->out);
+	/* 9 significant digits: timings read 38.524, not 38.524000000000001.
+	 * Dumped to a string and written at once: json_dumpf calls fwrite for
+	 * every token, which was a tenth of `observe --json`'s time. */
+	char *s = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(9));
 	json_decref(obj);
-	return rc == 0 ? 0 : -1;
+	if (s == NULL)
+		return -1;
+	fputs(s, r->out);
+	fputc('\n', r->out);
+	free(s);
+	return 0;
 }
 
 void ts_report_warning(const char *fmt, ...)

@@ -30,6 +30,7 @@ struct ts_tcp_stream {
 	bool syn, fin, rst;          /* flags seen in this direction */
 	uint32_t next_seq;           /* next byte to deliver */
 	struct ts_tcp_seg *ooo;      /* waiting segments, sorted by sequence */
+	struct ts_tcp_seg *ooo_tail; /* the last of them */
 	size_t ooo_bytes, ooo_count;
 	uint64_t delivered;          /* bytes handed to the callback */
 	uint64_t gap_bytes, gaps;    /* bytes lost, and in how many holes */

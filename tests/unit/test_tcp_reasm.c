@@ -99,11 +99,49 @@ static void declares_gaps_at_flush_and_at_the_limit(void **state)
 	assert_int_equal(r.buffered, 0);
 }
 
+/* Many segments after a hole: appended at the end of the waiting list, one
+ * arriving late among them, then the hole filled; twice, so the list empties
+ * and fills again. */
+static void orders_many_segments_after_a_hole(void **state)
+{
+	struct ts_tcp_reasm r = { 0 };
+	struct ts_tcp_stream st;
+	struct sink s = { 0 };
+	char text[27] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	char one[2] = { 0 };
+	ts_tcp_stream_init(&st);
+	for (int round = 0; round < 2; round++) {
+		uint32_t base = 1000 + 26u * (uint32_t)round;
+		if (round == 0)
+			seg(&r, &st, &s, base - 1, TS_TCP_SYN, NULL);
+		for (uint32_t i = 2; i < 26; i++) {
+			if (i == 10)
+				continue;
+			one[0] = text[i];
+			seg(&r, &st, &s, base + i, TS_TCP_ACK, one);
+		}
+		one[0] = text[10];
+		seg(&r, &st, &s, base + 10, TS_TCP_ACK, one);   /* late, in the middle */
+		seg(&r, &st, &s, base + 25, TS_TCP_ACK, "Z");    /* a copy of the last */
+		assert_int_equal(s.len, 26u * (unsigned)round);
+		assert_int_equal(st.ooo_count, 24);
+		seg(&r, &st, &s, base, TS_TCP_ACK, "AB");
+		assert_int_equal(s.len, 26u * (unsigned)(round + 1));
+		assert_memory_equal(s.data + 26 * round, text, 26);
+		assert_null(st.ooo);
+		assert_null(st.ooo_tail);
+		assert_int_equal(r.buffered, 0);
+	}
+	assert_int_equal(st.retransmitted, 2);
+	assert_int_equal(st.gaps, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(orders_segments_and_drops_retransmissions),
 		cmocka_unit_test(declares_gaps_at_flush_and_at_the_limit),
+		cmocka_unit_test(orders_many_segments_after_a_hole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
