@@ -130,6 +130,10 @@ static int observe_line(struct ts_id_input *in, json_t *o, size_t line, struct t
 	double unsolicited = 0;
 	if (get_number(o, "unsolicited_bytes", &unsolicited) && unsolicited > 0 && unsolicited < 1e12)
 		c.unsolicited_bytes = (uint64_t)unsolicited;
+	double unsolicited_records = 0;
+	if (get_number(o, "unsolicited_records", &unsolicited_records) && unsolicited_records > 0 &&
+	    unsolicited_records < 1e12)
+		c.unsolicited_records = (uint64_t)unsolicited_records;
 	json_t *ex = json_object_get(o, "exchanges");
 	if (ex != NULL && !json_is_array(ex))
 		return ts_error_set(err, TS_E_MALFORMED, "line %zu: exchanges: expected an array", line);
@@ -352,7 +356,7 @@ struct matcher {
 	size_t *pathlen;               /* per catalog entry: bytes of path and query */
 	long request_overhead;         /* learnt, -1 unknown */
 	long ticket_bytes;             /* learnt, -1 unknown */
-	uint64_t unsolicited_mode;     /* most common unsolicited bytes of TLS 1.3 connections */
+	uint64_t unsolicited_mode;     /* most common unsolicited bytes per record, TLS 1.3 */
 	size_t *pages;                 /* entry indexes of the pages */
 	size_t n_pages;
 };
@@ -732,19 +736,17 @@ static void calibrate_tickets(struct matcher *m, struct event *ev, size_t n)
 	free(count);
 	free(stamp);
 	/* Better: connections whose tickets arrived before the request show
-	 * them alone (unsolicited bytes).  With k tickets per connection (the
-	 * usual number of extra records), one weighs U / k minus its overhead. */
-	int k_mode = 0, k_count[5] = { 0 };
-	for (size_t i = 0; i < n; i++) {
-		int k = ev[i].first_tls13 ? extra_records(&ev[i].r, ev[i].h2) : 0;
-		if (k > 0 && k <= 4 && ++k_count[k] > k_count[k_mode])
-			k_mode = k;
-	}
+	 * them alone, a record each (unsolicited bytes and records): when first
+	 * responses carry extra records, a ticket weighs the commonest such
+	 * record minus its overhead (a resumed connection may get one ticket
+	 * where a full handshake got two). */
+	bool extra = false;
+	for (size_t i = 0; i < n; i++)
+		extra |= ev[i].first_tls13 && extra_records(&ev[i].r, ev[i].h2) > 0;
 	uint64_t u = m->unsolicited_mode;
-	if (k_mode > 0 && u > 0 && u % (uint64_t)k_mode == 0 &&
-	    u / (uint64_t)k_mode > TLS13_RECORD_WIRE + TICKETS_SEARCH_MIN &&
-	    u / (uint64_t)k_mode < TLS13_RECORD_WIRE + TICKETS_SEARCH_MAX)
-		best = (long)(u / (uint64_t)k_mode) - TLS13_RECORD_WIRE;
+	if (extra && u > TLS13_RECORD_WIRE + TICKETS_SEARCH_MIN &&
+	    u < TLS13_RECORD_WIRE + TICKETS_SEARCH_MAX)
+		best = (long)u - TLS13_RECORD_WIRE;
 	m->ticket_bytes = best;
 	for (size_t i = 0; i < n; i++) {
 		if (!ev[i].first_tls13)
@@ -777,21 +779,51 @@ static void calibrate_tickets(struct matcher *m, struct event *ev, size_t n)
 		m->s.extra_penalty = LEARNT_EXTRA_PENALTY;
 }
 
+/* The wire size of the records a TLS 1.3 connection's server sent before
+ * any request, when they all have one size; 0 otherwise. */
+static uint64_t unsolicited_record(const struct ts_id_conn *c)
+{
+	uint64_t r = c->unsolicited_records;
+	if (c->version != 0x0304 || r == 0 || c->unsolicited_bytes % r != 0)
+		return 0;
+	return c->unsolicited_bytes / r;
+}
+
+/* A resumed TLS 1.3 connection may get a single ticket, and when it rides
+ * ahead of the first response the observer cannot tell it from a header
+ * record (it reports that record as `lead`): a first record of exactly the
+ * size of the tickets seen alone on other connections is that ticket. */
+static void drop_riding_tickets(const struct matcher *m, struct event *ev, size_t n)
+{
+	if (m->unsolicited_mode <= TLS13_RECORD_WIRE + MIN_RESPONSE)
+		return;
+	uint64_t ticket = m->unsolicited_mode - TLS13_RECORD_WIRE;
+	for (size_t i = 0; i < n; i++) {
+		struct ts_id_response *r = &ev[i].r;
+		if (ev[i].h2 == PROTO_H1 && r->tickets_handled && r->lead == ticket && r->records >= 2 &&
+		    r->size_min > ticket + MIN_RESPONSE) {
+			r->size -= ticket;
+			r->size_min -= ticket;
+			r->lead = 0;
+		}
+	}
+}
+
 static uint64_t unsolicited_mode(const struct ts_catalog *cat, const struct ts_id_input *in)
 {
 	uint64_t best = 0;
 	size_t best_n = 0;
 	for (size_t i = 0; i < in->n_conns; i++) {
 		const struct ts_id_conn *c = &in->conns[i];
-		if (c->version != 0x0304 || c->unsolicited_bytes == 0 || !ts_identify_conn_matches(cat, c))
+		uint64_t size = unsolicited_record(c);
+		if (size == 0 || !ts_identify_conn_matches(cat, c))
 			continue;
 		size_t n = 0;
 		for (size_t j = 0; j < in->n_conns; j++)
-			n += in->conns[j].version == 0x0304 &&
-			     in->conns[j].unsolicited_bytes == c->unsolicited_bytes;
+			n += unsolicited_record(&in->conns[j]) == size;
 		if (n > best_n) {
 			best_n = n;
-			best = c->unsolicited_bytes;
+			best = size;
 		}
 		if (i > 200)
 			break;   /* enough to see the pattern; keeps this linear-ish */
@@ -829,10 +861,12 @@ int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
 		goto oom;
 	m.unsolicited_mode = unsolicited_mode(cat, in);
 	calibrate_tickets(&m, ev, n_ev);
+	drop_riding_tickets(&m, ev, n_ev);
 	for (size_t i = 0; i <= n_ev; i++) {
 		const struct event *e = i < n_ev ? &ev[i] : NULL;
-		if (e != NULL && have && e->t - w.last_t <= m.s.window) {
-			if (w.pending_target >= 0 &&
+		if (e != NULL && have) {
+			bool near = e->t - w.last_t <= m.s.window;
+			if (near && w.pending_target >= 0 &&
 			    model_error(&m.s, &m.models[w.pending_target], &e->r, e->h2, NULL, NULL) <= SUB_MATCH_ERROR) {
 				/* The redirect was followed: the target's response is the document. */
 				w.out.redirect_entry = (long)w.cands[0];
@@ -847,7 +881,9 @@ int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
 				continue;
 			}
 			/* A sub-resource of this page, or the next page?  Whichever fits
-			 * better; a response that fits neither stays with the load. */
+			 * better; a response that fits neither stays with the load.  After
+			 * a pause longer than the window only a response that fits a
+			 * sub-resource and no page does (a slow browser's late fetch). */
 			double sub_err = subresource_error(&m, &w, &e->r, e->h2);
 			size_t best;
 			double page_err = INFINITY;
@@ -855,7 +891,7 @@ int ts_identify(const struct ts_catalog *cat, const struct ts_id_input *in,
 				page_err = INFINITY;
 			bool sub = sub_err <= SUB_MATCH_ERROR && sub_err <= page_err;
 			bool page_like = page_err <= DOC_MATCH_ERROR;
-			if (sub || !page_like) {
+			if (near ? sub || !page_like : sub && !page_like) {
 				if (!add_sub(&w, &e->r))
 					goto oom;
 				w.out.responses++;

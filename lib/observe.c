@@ -439,6 +439,7 @@ static void app_record(struct obs_flow *of, int r, size_t record_len)
 		if (of->cur == NULL) {
 			if (of->last_app_dir != 0) {
 				c->unsolicited_bytes += wire;
+				c->unsolicited_records++;
 				of->tickets_alone |= ticket_record(of, record_len, pmax);
 			}
 			return;

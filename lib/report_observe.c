@@ -111,6 +111,7 @@ json_t *ts_observe_tls_json(const struct ts_obs_tls *c)
 	json_object_set_new(o, "bytes_to_server", json_integer((json_int_t)c->bytes_to_server));
 	json_object_set_new(o, "bytes_to_client", json_integer((json_int_t)c->bytes_to_client));
 	json_object_set_new(o, "unsolicited_bytes", json_integer((json_int_t)c->unsolicited_bytes));
+	json_object_set_new(o, "unsolicited_records", json_integer((json_int_t)c->unsolicited_records));
 	json_object_set_new(o, "gap_bytes", json_integer((json_int_t)c->gap_bytes));
 	json_object_set_new(o, "midstream", json_boolean(c->midstream));
 	json_object_set_new(o, "truncated", json_boolean(c->truncated));

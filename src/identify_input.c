@@ -25,6 +25,7 @@ static void on_tls(void *ctx, const struct ts_obs_tls *t)
 		.server_port = t->server_port, .client_port = t->client_port, .version = t->version,
 		.h2 = strcmp(t->alpn, "h2") == 0, .t_start = (double)t->ts_us / 1e6,
 		.unsolicited_bytes = t->unsolicited_bytes,
+		.unsolicited_records = t->unsolicited_records,
 	};
 	for (size_t i = 0; i < t->n_alpn_offered && t->alpn[0] == '\0'; i++)
 		if (strcmp(t->alpn_offered[i], "h2") == 0)

@@ -61,6 +61,7 @@ struct ts_id_conn {
 	uint16_t version;                 /* 0x0303, 0x0304; 0 unknown */
 	uint64_t unsolicited_bytes;       /* server application data (wire bytes) before the
 	                                   * first request: TLS 1.3 session tickets */
+	uint64_t unsolicited_records;     /* in how many records (0 unknown) */
 	bool h2;                          /* ALPN chose h2 */
 	bool h2_offered;                  /* the client offered h2 and the choice was not seen
 	                                   * (TLS 1.3 encrypts it): either protocol is modelled */

@@ -112,6 +112,7 @@ struct ts_obs_tls {
 	uint64_t bytes_to_server, bytes_to_client;   /* TCP payload */
 	uint64_t gap_bytes;            /* lost in the capture, both directions */
 	uint64_t unsolicited_bytes;    /* server application data before any request */
+	uint64_t unsolicited_records;  /* in how many records */
 	bool truncated;                /* a parser or buffer limit cut the analysis short */
 	char error[TS_ERROR_MSG_MAX];               /* why TLS parsing stopped, "" if it did not */
 };

@@ -174,6 +174,23 @@ static void subresources_over_parallel_connections_join_the_load(void **state)
 	assert_string_equal(page(f, 1, 0), "https://site.test/d");
 }
 
+static void a_late_subresource_still_joins_the_load(void **state)
+{
+	struct fixture *f = *state;
+	/* The image comes 3 s after its page (a slow browser): it fits the
+	 * page's sub-resource and no page, so it is no new page load. */
+	conn(f, "site.test", 0x0303, false, 1, 10.0, 5200);
+	conn(f, "site.test", 0x0303, false, 1, 13.0, 3200);
+	identify(f);
+	assert_int_equal(f->res.n_loads, 1);
+	assert_int_equal(f->res.loads[0].responses, 2);
+	/* A page after the same pause is the next load. */
+	conn(f, "site.test", 0x0303, false, 1, 16.0, 9200);
+	identify(f);
+	assert_int_equal(f->res.n_loads, 2);
+	assert_string_equal(page(f, 1, 0), "https://site.test/e");
+}
+
 static void a_redirect_is_followed_to_its_target(void **state)
 {
 	struct fixture *f = *state;
@@ -250,6 +267,30 @@ static void tickets_are_learnt_from_extra_records(void **state)
 	f->in.conns[2].responses[0].records = 1;
 	identify(f);
 	assert_true(f->res.loads[2].unknown);
+}
+
+static void a_lone_ticket_ahead_of_a_response_is_taken_off(void **state)
+{
+	struct fixture *f = *state;
+	/* A full handshake's two 287-byte ticket records came alone, before the
+	 * request; a resumed connection's single ticket rides ahead of its first
+	 * response, where the observer reports it as the first record. */
+	conn(f, "site.test", 0x0304, false, 1, 10.0, 20200);
+	conn(f, "site.test", 0x0304, false, 1, 20.0, 9200 + 265);
+	f->in.conns[0].unsolicited_bytes = 574;
+	f->in.conns[0].unsolicited_records = 2;
+	struct ts_id_response *r = &f->in.conns[1].responses[0];
+	r->tickets_handled = true;
+	r->records = 2;
+	r->lead = 265;
+	identify(f);
+	assert_int_equal(f->res.n_loads, 2);
+	assert_string_equal(page(f, 1, 0), "https://site.test/e");
+	assert_int_equal(f->res.loads[1].observed, 9200);
+	/* A first record of another size is the response's own. */
+	r->lead = 300;
+	identify(f);
+	assert_int_equal(f->res.loads[1].observed, 9200 + 265);
 }
 
 static void hidden_alpn_models_both_protocols(void **state)
@@ -330,12 +371,14 @@ int main(void)
 		T(without_subresources_a_tie_stays_a_tie),
 		T(keep_alive_pages_on_one_connection),
 		T(subresources_over_parallel_connections_join_the_load),
-		T(a_redirect_is_followed_to_its_target),
+		T(a_late_subresource_still_joins_the_load),
+	T(a_redirect_is_followed_to_its_target),
 		T(other_sites_are_ignored_and_the_address_counts_without_sni),
 		T(a_size_far_from_every_page_is_unknown),
 		T(tls13_session_tickets_in_the_first_burst),
 		T(tickets_are_learnt_from_extra_records),
-		T(hidden_alpn_models_both_protocols),
+		T(a_lone_ticket_ahead_of_a_response_is_taken_off),
+	T(hidden_alpn_models_both_protocols),
 		T(http2_bursts_are_modelled),
 		T(observe_json_lines_are_read),
 		T(ambiguous_pages_are_counted),
