@@ -5,6 +5,7 @@
 # protocol, and agree with tshark on SNI, JA3, version and cipher.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postfix.sh"
+source "$(dirname "$0")/dovecot.sh"
 tmp=$TS_TMP
 chmod 755 "$tmp"
 smtp=$(free_port)
@@ -17,48 +18,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 # restored at exit, pass or fail.
 postfix_start "$smtp" "$tmp/cert.pem" "$tmp/key.pem"
 trap 'postfix_restore; ts_cleanup' EXIT
-mkdir -p "$tmp/dovecot/base" "$tmp/mail"
-cat >"$tmp/dovecot.conf" <<CONF
-protocols = imap pop3
-listen = 127.0.0.1
-base_dir = $tmp/dovecot/base
-log_path = $tmp/dovecot/log
-ssl = yes
-ssl_cert = <$tmp/cert.pem
-ssl_key = <$tmp/key.pem
-passdb {
-  driver = static
-  args = password=test
-}
-userdb {
-  driver = static
-  args = uid=dovecot gid=dovecot home=$tmp/mail/%u
-}
-mail_location = maildir:~/Maildir
-first_valid_uid = 100
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $imap
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $pop3
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-CONF
-dovecot -F -c "$tmp/dovecot.conf" >"$tmp/dovecot.out" 2>&1 &
-track $!
-if ! wait_port "$imap" || ! wait_port "$pop3"; then
-	not_ok "dovecot did not start"; diag "$(tail -5 "$tmp/dovecot.out" "$tmp/dovecot/log" 2>/dev/null)"
+if ! dovecot_start "$imap" "$pop3" "$tmp/cert.pem" "$tmp/key.pem"; then
+	not_ok "dovecot did not start"
 	echo "1..$TS_N"; exit 1
 fi
 

@@ -77,6 +77,7 @@ diag "${SECONDS}s: the slow set-ups start first, in the background"
 # the quick servers below are tested.  postfix changes /etc/postfix: it is
 # backed up here and restored at exit, pass or fail.
 source "$(dirname "$0")/postfix.sh"
+source "$(dirname "$0")/dovecot.sh"
 pgdir=
 trap 'postfix_restore; ts_cleanup; [ -n "$pgdir" ] && rm -rf "$pgdir"' EXIT
 pgdir=$(mktemp -d /tmp/tlsscope-pg.XXXXXX)
@@ -196,49 +197,7 @@ check "nginx: no ALPN when none is offered" test "$(field "$OUT" alpn)" = null
 
 # ---------- dovecot: IMAP and POP3 STARTTLS ----------
 diag "${SECONDS}s: dovecot: IMAP and POP3 STARTTLS"
-mkdir -p "$TS_TMP/dovecot/mail"
-chmod 755 "$TS_TMP" "$TS_TMP/dovecot"
-cat >"$TS_TMP/dovecot/dovecot.conf" <<EOF
-protocols = imap pop3
-listen = 127.0.0.1
-base_dir = $TS_TMP/dovecot/run
-state_dir = $TS_TMP/dovecot/state
-log_path = $TS_TMP/dovecot/log
-ssl = yes
-ssl_cert = <$TS_TMP/leaf.pem
-ssl_key = <$TS_TMP/leaf.key
-passdb {
-  driver = static
-  args = password=test
-}
-userdb {
-  driver = static
-  args = uid=dovecot gid=dovecot home=$TS_TMP/dovecot/mail/%u
-}
-mail_location = maildir:~/Maildir
-first_valid_uid = 100
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $imap_port
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $pop3_port
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-EOF
-dovecot -F -c "$TS_TMP/dovecot/dovecot.conf" >/dev/null 2>&1 &
-track $!
-wait_port "$imap_port" 20 && wait_port "$pop3_port" 20
+dovecot_start "$imap_port" "$pop3_port" "$TS_TMP/leaf.pem" "$TS_TMP/leaf.key"
 compare "dovecot imap" "$imap_port" imap
 check "dovecot imap: the transcript shows the STARTTLS go-ahead" \
 	grep -q "OK Begin TLS negotiation now" <<<"$(field "$PROBE_JSON" starttls.transcript)"
