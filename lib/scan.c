@@ -139,6 +139,20 @@ static size_t remove_from(uint16_t *l, size_t n, uint16_t v)
 	return j;
 }
 
+/* One round of an elimination (groups, signature schemes): the server's
+ * choice, when it answered with one of the offer, goes to found and out of
+ * the offer.  False ends the elimination. */
+static bool take_choice(bool answered, uint16_t choice, uint16_t *offer, size_t *n,
+                        uint16_t *found, size_t *n_found)
+{
+	if (!answered || choice == 0 || !in_list(offer, *n, choice))
+		return false;
+	if (*n_found < TS_SCAN_MAX_LIST)
+		found[(*n_found)++] = choice;
+	*n = remove_from(offer, *n, choice);
+	return true;
+}
+
 /* Every suite of the registry for TLS <= 1.2 (tls13 false) or TLS 1.3. */
 static size_t registry_suites(bool tls13, uint16_t *out, size_t cap)
 {
@@ -586,14 +600,10 @@ static void task_groups13(struct scan_target *t, int arg)
 		p.spec.key_shares = no_share;   /* an empty key_share: the server must name its group */
 		p.spec.n_key_shares = 0;
 		enum probe_outcome o = probe_run(t, &p);
-		bool ok = o == P_HELLO && p.version == TS_TLS13 && p.group != 0 &&
-		          in_list(offer, n, p.group);
-		if (ok && r->n_groups13 < TS_SCAN_MAX_LIST) {
-			r->groups13[r->n_groups13++] = p.group;
-			n = remove_from(offer, n, p.group);
-		}
+		bool more = take_choice(o == P_HELLO && p.version == TS_TLS13, p.group, offer, &n,
+		                        r->groups13, &r->n_groups13);
 		probe_clear(&p);
-		if (!ok)
+		if (!more)
 			break;
 	}
 }
@@ -617,14 +627,10 @@ static void task_groups12(struct scan_target *t, int arg)
 		p.spec.n_groups = n;
 		p.stop = STOP_DONE;
 		enum probe_outcome o = probe_run(t, &p);
-		bool ok = o == P_HELLO && p.have_ske && p.ske.kind == TS_SKE_ECDHE &&
-		          in_list(offer, n, p.ske.group);
-		if (ok && r->n_groups12 < TS_SCAN_MAX_LIST) {
-			r->groups12[r->n_groups12++] = p.ske.group;
-			n = remove_from(offer, n, p.ske.group);
-		}
+		bool more = take_choice(o == P_HELLO && p.have_ske && p.ske.kind == TS_SKE_ECDHE,
+		                        p.ske.group, offer, &n, r->groups12, &r->n_groups12);
 		probe_clear(&p);
-		if (!ok)
+		if (!more)
 			break;
 	}
 }
@@ -665,15 +671,10 @@ static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size
 		p.spec.n_sigalgs = n;
 		p.stop = STOP_DONE;
 		enum probe_outcome o = probe_run(t, &p);
-		bool ok = o == P_HELLO && p.have_ske && p.ske.has_sigalg &&
-		          in_list(offer, n, p.ske.sigalg);
-		if (ok) {
-			if (*n_found < TS_SCAN_MAX_LIST)
-				found[(*n_found)++] = p.ske.sigalg;
-			n = remove_from(offer, n, p.ske.sigalg);
-		}
+		bool more = take_choice(o == P_HELLO && p.have_ske && p.ske.has_sigalg, p.ske.sigalg,
+		                        offer, &n, found, n_found);
 		probe_clear(&p);
-		if (!ok)
+		if (!more)
 			break;
 	}
 }
