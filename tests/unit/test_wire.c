@@ -541,6 +541,161 @@ static void malformed_extension_keeps_the_rest(void **state)
 	ts_buf_clear(&out);
 }
 
+/* A raw extension for ts_hello_spec.extra. */
+#define EXT(t, body) { .type = (t), .len = sizeof(body) - 1, .data = (const uint8_t *)(body) }
+
+static void every_extension_decoded(void **state)
+{
+	/* Every extension the issue names, with known contents: the ones the
+	 * builder writes itself, the rest as raw extras (pre_shared_key last). */
+	static const struct ts_ext extra[] = {
+		EXT(TS_EXT_SIGNATURE_ALGORITHMS_CERT, "\x00\x04\x08\x04\x04\x03"),
+		EXT(TS_EXT_EARLY_DATA, ""),
+		EXT(TS_EXT_COMPRESS_CERTIFICATE, "\x04\x00\x02\x00\x01"),
+		EXT(TS_EXT_ENCRYPTED_CLIENT_HELLO,
+		    "\x00\x00\x01\x00\x01\x2a\x00\x03" "ENC" "\x00\x04" "PAYL"),
+		EXT(TS_EXT_ENCRYPTED_SERVER_NAME,
+		    "\x13\x01\x00\x1d\x00\x02" "KS" "\x00\x03" "DIG" "\x00\x05" "ESNI!"),
+		EXT(0x4469, "unknown"),   /* ALPS: not decoded, kept as type + bytes */
+		EXT(0x3a3a, ""),          /* GREASE */
+		EXT(TS_EXT_PRE_SHARED_KEY,
+		    "\x00\x0a\x00\x04" "TKT1" "\x00\x00\x00\x07" "\x00\x21\x20"
+		    "0123456789abcdef0123456789abcdef"),
+	};
+	static const uint16_t groups[] = { 0x0a0a, 29, 23 };
+	const char *alpn[] = { "h2" };
+	struct ts_hello_spec sp = { .version = TS_TLS13, .server_name = "every.test", .alpn = alpn,
+	                            .n_alpn = 1, .groups = groups, .n_groups = 3,
+	                            .key_shares = groups + 1, .n_key_shares = 1,
+	                            .status_request = true, .sct = true, .ems = true, .etm = true,
+	                            .session_ticket = true, .renegotiation_info = true,
+	                            .heartbeat = true, .extra = extra,
+	                            .n_extra = sizeof extra / sizeof extra[0] };
+	struct ts_buf out;
+	struct ts_error err = { 0 };
+	ts_buf_init(&out);
+	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+	struct ts_client_hello *ch = &ch_buf;
+	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	assert_memory_equal(ch->sni.p, "every.test", 10);
+	assert_true(ch->has_alpn && ch->n_alpn == 1 && ch->alpn[0].len == 2);
+	assert_true(ch->has_versions && ch->n_versions == 2 && ch->versions[1] == TS_TLS12);
+	assert_true(ch->has_groups && ch->n_groups == 3 && ch->groups[2] == 23);
+	assert_true(ch->has_point_formats && ch->n_point_formats == 1 && ch->point_formats[0] == 0);
+	assert_true(ch->has_key_share && ch->n_key_shares == 1 && ch->key_shares[0].group == 29);
+	assert_true(ch->has_sigalgs && ch->n_sigalgs == 10);
+	assert_true(ch->has_sigalgs_cert && ch->n_sigalgs_cert == 2);
+	assert_int_equal(ch->sigalgs_cert[1], 0x0403);
+	assert_true(ch->has_session_ticket && ch->session_ticket.len == 0);
+	assert_true(ch->has_status_request && ch->status_type == 1);
+	assert_true(ch->has_sct && ch->has_ems && ch->has_etm);
+	assert_true(ch->has_renegotiation_info && ch->renegotiation_info.len == 0);
+	assert_true(ch->has_heartbeat && ch->heartbeat_mode == 1);
+	assert_true(ch->has_early_data);
+	assert_true(ch->has_psk_modes && ch->n_psk_modes == 1 && ch->psk_modes[0] == 1);
+	assert_true(ch->has_cert_compression && ch->n_cert_compression == 2);
+	assert_int_equal(ch->cert_compression[0], 2);   /* brotli */
+	assert_int_equal(ch->cert_compression[1], 1);   /* zlib */
+	assert_true(ch->has_ech && ch->ech_type == 0);
+	assert_int_equal(ch->ech_kdf, 1);
+	assert_int_equal(ch->ech_aead, 1);
+	assert_int_equal(ch->ech_config_id, 0x2a);
+	assert_memory_equal(ch->ech_enc.p, "ENC", 3);
+	assert_memory_equal(ch->ech_payload.p, "PAYL", 4);
+	assert_true(ch->has_esni);
+	assert_int_equal(ch->esni_suite, 0x1301);
+	assert_int_equal(ch->esni_group, 29);
+	assert_memory_equal(ch->esni_record_digest.p, "DIG", 3);
+	assert_memory_equal(ch->esni_encrypted_sni.p, "ESNI!", 5);
+	assert_true(ch->has_psk && ch->n_psk_identities == 1 && ch->n_psk_binders == 1);
+	assert_memory_equal(ch->psk_identities[0].p, "TKT1", 4);
+	assert_true(ch->has_grease);
+	assert_false(ch->truncated);
+	/* unknown and GREASE extensions are kept as type + bytes, in order; PSK last */
+	bool unknown = false, grease = false;
+	for (size_t i = 0; i < ch->n_ext; i++) {
+		const struct ts_ext *e = &ch->ext[i];
+		assert_ptr_equal(e->data, out.data + 9 + e->off);
+		if (e->type == 0x4469) {
+			unknown = true;
+			assert_int_equal(e->len, 7);
+			assert_memory_equal(e->data, "unknown", 7);
+		}
+		grease |= e->type == 0x3a3a;
+	}
+	assert_true(unknown && grease);
+	assert_int_equal(ch->ext[ch->n_ext - 1].type, TS_EXT_PRE_SHARED_KEY);
+	/* an ECH inner marker is one byte */
+	static const struct ts_ext inner[] = { EXT(TS_EXT_ENCRYPTED_CLIENT_HELLO, "\x01") };
+	struct ts_hello_spec sp2 = { .version = TS_TLS13, .extra = inner, .n_extra = 1 };
+	ts_buf_reset(&out);
+	assert_int_equal(ts_build_client_hello(&sp2, &out, &err), 0);
+	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	assert_true(ch->has_ech && ch->ech_type == 1);
+	ts_buf_clear(&out);
+}
+
+static void every_extension_checks_its_lengths(void **state)
+{
+	/* Each decoded extension with a body that runs past itself (or has bytes
+	 * left over): TS_E_MALFORMED naming that extension's field, at an offset
+	 * inside that extension. */
+	static const struct { struct ts_ext ext; const char *field; } bad[] = {
+		{ EXT(TS_EXT_SERVER_NAME, "\x00\x09\x00\x00\x03" "ab"), "server_name." },
+		{ EXT(TS_EXT_SERVER_NAME, "\x00\x05\x00\x00\x03" "ab"), "server_name." },
+		{ EXT(TS_EXT_ALPN, "\x00\x03\x05h2"), "alpn." },
+		{ EXT(TS_EXT_SUPPORTED_VERSIONS, "\x04\x03\x04"), "supported_versions." },
+		{ EXT(TS_EXT_SUPPORTED_VERSIONS, "\x03\x03\x04\x03"), "supported_versions." },
+		{ EXT(TS_EXT_SUPPORTED_GROUPS, "\x00\x04\x00\x1d"), "supported_groups." },
+		{ EXT(TS_EXT_KEY_SHARE, "\x00\x06\x00\x1d\x00\x20\x01\x02"), "key_share." },
+		{ EXT(TS_EXT_SIGNATURE_ALGORITHMS, "\x00\x01\x04"), "signature_algorithms." },
+		{ EXT(TS_EXT_SIGNATURE_ALGORITHMS_CERT, "\x00\x04\x04\x03"), "signature_algorithms_cert." },
+		{ EXT(TS_EXT_EC_POINT_FORMATS, "\x02\x00"), "ec_point_formats." },
+		{ EXT(TS_EXT_STATUS_REQUEST, ""), NULL },   /* empty: a server's ack, fine */
+		{ EXT(TS_EXT_RENEGOTIATION_INFO, "\x05\x00"), "renegotiation_info." },
+		{ EXT(TS_EXT_HEARTBEAT, ""), "heartbeat." },
+		{ EXT(TS_EXT_EARLY_DATA, "\x00"), "extension_data" },
+		{ EXT(TS_EXT_EXTENDED_MASTER_SECRET, "\x00"), "extension_data" },
+		{ EXT(TS_EXT_PSK_KEY_EXCHANGE_MODES, "\x03\x01"), "psk_key_exchange_modes." },
+		{ EXT(TS_EXT_COMPRESS_CERTIFICATE, "\x02\x00"), "compress_certificate." },
+		{ EXT(TS_EXT_COMPRESS_CERTIFICATE, "\x03\x00\x02\x00"), "compress_certificate." },
+		{ EXT(TS_EXT_ENCRYPTED_CLIENT_HELLO, "\x00\x00\x01\x00\x01\x2a\x00\x09"),
+		  "encrypted_client_hello." },
+		{ EXT(TS_EXT_ENCRYPTED_CLIENT_HELLO, ""), "encrypted_client_hello." },
+		{ EXT(TS_EXT_ENCRYPTED_SERVER_NAME, "\x13\x01\x00\x1d\x00\x02KS\x00\x03"),
+		  "encrypted_server_name." },
+		{ EXT(TS_EXT_PRE_SHARED_KEY, "\x00\x0a\x00\x04TKT1\x00\x00\x00\x07\x00\x05\x04"),
+		  "pre_shared_key." },
+		{ EXT(TS_EXT_PRE_SHARED_KEY, "\x00\x06\x00\x04TKT1\x00\x00\x00\x07"), "pre_shared_key." },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct ts_hello_spec sp = { .version = TS_TLS12, .suites = (const uint16_t[]){ 0x002f },
+		                            .n_suites = 1, .no_padding = true, .extra = &bad[i].ext,
+		                            .n_extra = 1 };
+		struct ts_buf out;
+		struct ts_error err = { 0 };
+		ts_buf_init(&out);
+		assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
+		struct ts_reader rd;
+		ts_reader_init(&rd, out.data + 9, out.len - 9);
+		int rc = ts_parse_client_hello(&rd, &ch_buf, &err);
+		const struct ts_ext *e = &ch_buf.ext[ch_buf.n_ext - 1];
+		print_message("# %s: %s\n", ts_extension_name(bad[i].ext.type),
+		              rc == 0 ? "accepted" : err.msg);
+		assert_int_equal(e->type, bad[i].ext.type);
+		if (bad[i].field == NULL) {
+			assert_int_equal(rc, 0);
+		} else {
+			assert_int_equal(rc, TS_E_MALFORMED);
+			assert_non_null(rd.field);
+			assert_int_equal(strncmp(rd.field, bad[i].field, strlen(bad[i].field)), 0);
+			assert_true(rd.error_off >= e->off && rd.error_off <= e->off + e->len);
+			assert_non_null(strstr(err.msg, rd.field));
+		}
+		ts_buf_clear(&out);
+	}
+}
+
 static void server_hello_and_hrr(void **state)
 {
 	static const uint8_t hrr_random[32] = {
@@ -942,6 +1097,8 @@ int main(void)
 		cmocka_unit_test(handshake_spanning_records),
 		cmocka_unit_test(truncated_hellos_fail_with_field_and_offset),
 		cmocka_unit_test(malformed_extension_keeps_the_rest),
+		cmocka_unit_test(every_extension_decoded),
+		cmocka_unit_test(every_extension_checks_its_lengths),
 		cmocka_unit_test(server_hello_and_hrr),
 		cmocka_unit_test(ske_dhe_and_errors),
 		cmocka_unit_test(recognising_and_resynchronising),
