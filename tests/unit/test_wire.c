@@ -280,6 +280,22 @@ static void ssl2_server_hello(void **state)
 	assert_int_equal(s2.n_specs, 1);
 	assert_int_equal(s2.specs[0], 0x0700c0);
 	assert_int_equal(s2.connection_id.len, 16);
+	/* the same through the stream (a server's first bytes), in two pieces */
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	ts_tls_stream_feed(&s, rec, 10);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_NEED_MORE);
+	ts_tls_stream_feed(&s, rec + 10, sizeof rec - 10);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.content_type, TS_CT_SSL2);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);
+	assert_int_equal(ev.kind, TS_EV_SSL2);
+	assert_int_equal(ev.hs_type, TS_SSL2_MT_SERVER_HELLO);
+	assert_int_equal(ev.body_len, sizeof rec - 2);
+	assert_true(s.ssl2 && s.encrypted);
+	assert_int_equal(s.version, TS_SSL2);
+	ts_tls_stream_clear(&s);
 	/* a certificate length past the end names the field */
 	rec[8] = 200;
 	ts_reader_init(&rd, rec + 2, sizeof rec - 2);
@@ -440,6 +456,109 @@ static void stream_server_flight_in_any_chunks(void **state)
 		ts_tls_stream_clear(&s);
 	}
 	ts_buf_clear(&b);
+}
+
+static void sslv3_server_flight(void **state)
+{
+	/* An SSLv3 server: ServerHello (RSA_EXPORT_WITH_RC4_40_MD5, no extensions),
+	 * Certificate, a 512-bit export RSA ServerKeyExchange, ServerHelloDone,
+	 * each in its own 0x0300 record, fed byte by byte. */
+	struct ts_buf b;
+	ts_buf_init(&b);
+	for (int msg = 0; msg < 4; msg++) {
+		ts_buf_put_u8(&b, TS_CT_HANDSHAKE);
+		ts_buf_put_u16(&b, TS_SSL3);
+		size_t rec = ts_buf_open_vector(&b, 2);
+		static const uint8_t types[] = { TS_HS_SERVER_HELLO, TS_HS_CERTIFICATE,
+		                                 TS_HS_SERVER_KEY_EXCHANGE, TS_HS_SERVER_HELLO_DONE };
+		ts_buf_put_u8(&b, types[msg]);
+		size_t m = ts_buf_open_vector(&b, 3);
+		if (msg == 0) {
+			ts_buf_put_u16(&b, TS_SSL3);
+			ts_buf_put_zeros(&b, 32);
+			ts_buf_put_u8(&b, 0);
+			ts_buf_put_u16(&b, 0x0003);
+			ts_buf_put_u8(&b, 0);
+		} else if (msg == 1) {
+			size_t list = ts_buf_open_vector(&b, 3);
+			ts_buf_put_u24(&b, 5);
+			ts_buf_put(&b, "\x30\x03\x02\x01\x07", 5);
+			ts_buf_close_vector(&b, list, 3);
+		} else if (msg == 2) {
+			ts_buf_put_u16(&b, 64);
+			ts_buf_put_u8(&b, 0xc1);
+			ts_buf_put_zeros(&b, 63);
+			ts_buf_put(&b, "\x00\x03\x01\x00\x01", 5);
+			ts_buf_put(&b, "\x00\x24", 2);   /* MD5 + SHA-1 signature, no scheme */
+			ts_buf_put_zeros(&b, 36);
+		}
+		ts_buf_close_vector(&b, m, 3);
+		ts_buf_close_vector(&b, rec, 2);
+	}
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	size_t seen = 0;
+	for (size_t off = 0; off < b.len; off++) {
+		assert_int_equal(ts_tls_stream_feed(&s, b.data + off, 1), 0);
+		while (ts_tls_stream_next(&s, &ev) == 1) {
+			if (ev.kind == TS_EV_RECORD) {
+				assert_int_equal(ev.record_version, TS_SSL3);
+				continue;
+			}
+			assert_int_equal(ev.kind, TS_EV_HANDSHAKE);
+			struct ts_reader rd;
+			struct ts_error err = { 0 };
+			static struct ts_server_hello sh;
+			static struct ts_certificate_msg cm;
+			struct ts_server_key_exchange ske;
+			ts_reader_init(&rd, ev.body, ev.body_len);
+			switch (seen++) {
+			case 0:
+				assert_int_equal(ev.hs_type, TS_HS_SERVER_HELLO);
+				assert_int_equal(ts_parse_server_hello(&rd, &sh, &err), 0);
+				assert_int_equal(sh.selected_version, TS_SSL3);
+				assert_false(sh.has_extensions);
+				break;
+			case 1:
+				assert_int_equal(ev.hs_type, TS_HS_CERTIFICATE);
+				assert_int_equal(ts_parse_certificate(&rd, false, &cm, &err), 0);
+				assert_int_equal(cm.n_certs, 1);
+				assert_memory_equal(cm.certs[0].p, "\x30\x03\x02\x01\x07", 5);
+				break;
+			case 2:
+				assert_int_equal(s.version, TS_SSL3);
+				assert_int_equal(s.suite, 0x0003);
+				assert_int_equal(ts_parse_server_key_exchange(&rd, s.version, s.suite, &ske,
+				                                              &err), 0);
+				assert_int_equal(ske.kind, TS_SKE_RSA);
+				assert_int_equal(ske.rsa_bits, 512);
+				assert_false(ske.has_sigalg);
+				assert_int_equal(ske.signature.len, 36);
+				break;
+			case 3:
+				assert_int_equal(ts_parse_server_hello_done(&rd, &err), 0);
+				break;
+			}
+		}
+	}
+	assert_int_equal(seen, 4);
+	assert_false(s.encrypted);
+	ts_tls_stream_clear(&s);
+	ts_buf_clear(&b);
+
+	/* The TLS 1.3 layout of Certificate: request context, per-entry extensions. */
+	static const uint8_t tls13[] = { 0, 0, 0, 12, 0, 0, 3, 0x30, 1, 0, 0, 4, 0, 5, 0, 0 };
+	static struct ts_certificate_msg cm;
+	struct ts_reader rd;
+	struct ts_error err = { 0 };
+	ts_reader_init(&rd, tls13, sizeof tls13);
+	assert_int_equal(ts_parse_certificate(&rd, true, &cm, &err), 0);
+	assert_int_equal(cm.n_certs, 1);
+	assert_int_equal(cm.certs[0].len, 3);
+	ts_reader_init(&rd, tls13, sizeof tls13);
+	assert_int_equal(ts_parse_certificate(&rd, false, &cm, &err), TS_E_MALFORMED);
+	assert_non_null(strstr(err.msg, "certificate has bytes after the certificate list"));
 }
 
 static void handshake_spanning_records(void **state)
@@ -1182,6 +1301,7 @@ int main(void)
 		cmocka_unit_test(ssl2_client_hello_round_trip),
 		cmocka_unit_test(ssl2_server_hello),
 		cmocka_unit_test(stream_server_flight_in_any_chunks),
+		cmocka_unit_test(sslv3_server_flight),
 		cmocka_unit_test(handshake_spanning_records),
 		cmocka_unit_test(truncated_hellos_fail_with_field_and_offset),
 		cmocka_unit_test(malformed_extension_keeps_the_rest),
