@@ -202,6 +202,31 @@ static void hundreds_of_suites(void **state)
 
 static void padding_keeps_hellos_out_of_256_to_511(void **state)
 {
+	/* every version, any number of suites (SSLv3 too: the padding is then its
+	 * only extension) */
+	static const uint16_t versions[] = { TS_SSL3, TS_TLS10, TS_TLS11, TS_TLS12, TS_TLS13 };
+	static uint16_t codes[300];
+	for (size_t i = 0; i < 300; i++)
+		codes[i] = (uint16_t)(0x0001 + i);
+	size_t padded = 0;
+	for (size_t v = 0; v < sizeof versions / sizeof versions[0]; v++) {
+		for (size_t n = 1; n <= 300; n++) {
+			struct ts_hello_spec sp = { .version = versions[v], .suites = codes,
+			                            .n_suites = n };
+			struct ts_buf out;
+			ts_buf_init(&out);
+			assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
+			size_t hs = out.len - 5;
+			if (hs >= 256 && hs <= 511)
+				print_message("# %s, %zu suites: %zu bytes\n", ts_version_name(versions[v]), n, hs);
+			assert_false(hs >= 256 && hs <= 511);
+			assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, NULL), 0);
+			assert_int_equal(ch_buf.n_suites, n);
+			padded += ch_buf.has_padding;
+			ts_buf_clear(&out);
+		}
+	}
+	assert_true(padded > 500);
 	char name[300];
 	for (size_t len = 1; len < 255; len += 3) {
 		memset(name, 'a', len);
