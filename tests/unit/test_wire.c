@@ -165,8 +165,19 @@ static void hundreds_of_suites(void **state)
 	uint16_t *codes = malloc(n * sizeof *codes);
 	for (size_t i = 0; i < n; i++)
 		codes[i] = all[i].code;
+	/* and every group and signature scheme of the registry */
+	size_t ng, ns;
+	const struct ts_group_info *gi = ts_groups(&ng);
+	const struct ts_sigscheme_info *si = ts_sigschemes(&ns);
+	uint16_t groups[TS_MAX_GROUPS], sigs[TS_MAX_SIGALGS];
+	assert_true(ng <= TS_MAX_GROUPS && ns <= TS_MAX_SIGALGS);
+	for (size_t i = 0; i < ng; i++)
+		groups[i] = gi[i].code;
+	for (size_t i = 0; i < ns; i++)
+		sigs[i] = si[i].code;
 	struct ts_hello_spec sp = { .version = TS_TLS12, .suites = codes, .n_suites = n,
-	                            .server_name = "a.test" };
+	                            .server_name = "a.test", .groups = groups, .n_groups = ng,
+	                            .sigalgs = sigs, .n_sigalgs = ns };
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
@@ -175,6 +186,10 @@ static void hundreds_of_suites(void **state)
 	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
 	assert_int_equal(ch->n_suites, n);
 	assert_memory_equal(ch->suites, codes, n * sizeof *codes);
+	assert_int_equal(ch->n_groups, ng);
+	assert_memory_equal(ch->groups, groups, ng * sizeof *groups);
+	assert_int_equal(ch->n_sigalgs, ns);
+	assert_memory_equal(ch->sigalgs, sigs, ns * sizeof *sigs);
 	assert_false(ch->truncated);
 	free(codes);
 	ts_buf_clear(&out);
