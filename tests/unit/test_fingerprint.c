@@ -194,9 +194,11 @@ static const char *explain_ja4(const char *got, const char *want, const struct t
 	if (want[8] == (char)a->p[0] && want[9] == (char)a->p[1] && got[8] == (char)a->p[0] &&
 	    got[9] == (char)a->p[a->len - 1])
 		return "JA4 takes the first and last ALPN characters";
-	/* The reference suite's JSON predates the rule for non-alphanumeric ALPN
-	 * bytes and prints "99"; JA4.md now prints the first hex digit of the first
-	 * byte and the last hex digit of the last byte. */
+	/* Non-alphanumeric ALPN bytes (tls-non-ascii-alpn: 0xba 0xad): the
+	 * reference JSON holds "99", what FoxIO's python/ja4.py writes when the
+	 * first byte is over 127; JA4.md's prose (and its examples: 0xAB 0xCD ->
+	 * "ad") print the first hex digit of the first byte and the last hex digit
+	 * of the last byte, as s2n-tls does too.  We follow the specification. */
 	static const char hex[] = "0123456789abcdef";
 	if (strncmp(want + 8, "99", 2) == 0 && (!alnum_byte(a->p[0]) || !alnum_byte(a->p[a->len - 1])) &&
 	    got[8] == hex[a->p[0] >> 4] && got[9] == hex[a->p[a->len - 1] & 15])
