@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tlsscope/cert.h"
 #include "tlsscope/fingerprint.h"
 #include "tlsscope/registry.h"
 #include "tlsscope/wire.h"
@@ -1155,7 +1156,7 @@ static bool is_capture(const char *name)
 /* Each message the codec parses, out of the captures: how many of each kind
  * parsed and how many failed. */
 struct parsed_count {
-	size_t ok[6], broken, failed;
+	size_t ok[6], broken, failed, certs;
 };
 
 static void parse_real_message(const struct ts_tls_stream *s, const struct ts_tls_event *ev,
@@ -1183,6 +1184,18 @@ static void parse_real_message(const struct ts_tls_stream *s, const struct ts_tl
 	case TS_HS_CERTIFICATE:
 		kind = 2;
 		rc = ts_parse_certificate(&rd, s->version == TS_TLS13, &cm, &err);
+		/* the DER handed to the cert module decodes */
+		for (size_t i = 0; rc == 0 && i < cm.n_certs; i++) {
+			struct ts_cert_info info = { 0 };
+			struct ts_error cerr = { 0 };
+			if (ts_cert_info_from_der(cm.certs[i].p, cm.certs[i].len, &info, &cerr) == 0) {
+				pc->certs++;
+			} else {
+				print_message("# %s: certificate %zu: %s\n", file, i, cerr.msg);
+				pc->failed++;
+			}
+			ts_cert_info_clear(&info);
+		}
 		break;
 	case TS_HS_SERVER_KEY_EXCHANGE:
 		kind = 3;
@@ -1306,15 +1319,16 @@ static void every_tls_direction_of_the_captures(void **state)
 	              "stops, %zu unexplained\n", directions, records, messages, explained, failures);
 	print_message("# parsed: %zu ClientHello, %zu ServerHello, %zu Certificate, %zu "
 	              "ServerKeyExchange, %zu ServerHelloDone, %zu alerts; %zu broken in the capture, "
-	              "%zu failed\n", parsed.ok[0], parsed.ok[1], parsed.ok[2], parsed.ok[3],
-	              parsed.ok[5], parsed.ok[4], parsed.broken, parsed.failed);
+	              "%zu failed; %zu certificates decoded\n", parsed.ok[0], parsed.ok[1], parsed.ok[2],
+	              parsed.ok[3], parsed.ok[5], parsed.ok[4], parsed.broken, parsed.failed,
+	              parsed.certs);
 	assert_true(directions >= 300);
 	assert_true(records >= 1000);
 	assert_true(messages >= 400);
 	assert_true(explained <= 3);
 	assert_int_equal(failures, 0);
 	assert_true(parsed.ok[0] >= 170 && parsed.ok[1] >= 100 && parsed.ok[2] >= 30);
-	assert_true(parsed.ok[3] >= 25 && parsed.ok[5] >= 25);
+	assert_true(parsed.ok[3] >= 25 && parsed.ok[5] >= 25 && parsed.certs >= 70);
 	assert_int_equal(parsed.broken, 3);
 	assert_int_equal(parsed.failed, 0);
 }
