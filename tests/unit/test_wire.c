@@ -19,6 +19,8 @@
 #include "pcap_streams.h"
 
 #include <dirent.h>
+#include <pcap/pcap.h>
+#include <unistd.h>
 
 /* Parses the one handshake record at p as a ClientHello (record header checked). */
 static int parse_ch_record(const uint8_t *p, size_t len, struct ts_client_hello *ch,
@@ -82,6 +84,119 @@ static void round_trip_every_tls_version(void **state)
 		assert_false(out.len - 5 >= 256 && out.len - 5 <= 511);
 		ts_buf_clear(&out);
 	}
+}
+
+/* Writes each hello as one TCP packet (its own source port) into a pcap. */
+static void write_pcap(const char *path, struct ts_buf *hellos, size_t n)
+{
+	pcap_t *p = pcap_open_dead(DLT_RAW, 65535);
+	pcap_dumper_t *d = pcap_dump_open(p, path);
+	assert_non_null(d);
+	for (size_t i = 0; i < n; i++) {
+		static uint8_t pkt[20 + 20 + 8192];
+		size_t len = 40 + hellos[i].len;
+		assert_true(len <= sizeof pkt);
+		memset(pkt, 0, 40);
+		pkt[0] = 0x45;                      /* IPv4, 20-byte header */
+		pkt[2] = (uint8_t)(len >> 8);
+		pkt[3] = (uint8_t)len;
+		pkt[8] = 64;
+		pkt[9] = 6;                         /* TCP */
+		memcpy(pkt + 12, "\x7f\x00\x00\x01\x7f\x00\x00\x01", 8);
+		uint16_t sport = (uint16_t)(40000 + i);
+		pkt[20] = (uint8_t)(sport >> 8);
+		pkt[21] = (uint8_t)sport;
+		pkt[22] = 443 >> 8;
+		pkt[23] = 443 & 0xff;
+		pkt[27] = 1;                        /* seq 1 */
+		pkt[32] = 0x50;                     /* 20-byte header */
+		pkt[33] = 0x18;                     /* PSH ACK */
+		pkt[34] = 0xff;
+		memcpy(pkt + 40, hellos[i].data, hellos[i].len);
+		struct pcap_pkthdr h = { .caplen = (bpf_u_int32)len, .len = (bpf_u_int32)len };
+		h.ts.tv_sec = (time_t)(1 + i);
+		pcap_dump((u_char *)d, &h, pkt);
+	}
+	pcap_dump_close(d);
+	pcap_close(p);
+}
+
+static void built_hellos_agree_with_tshark(void **state)
+{
+	/* An independent reader of what the builder writes: tshark dissects every
+	 * version's hello (SSLv2 too) with no expert warning, computes the same
+	 * JA3, and sees the key shares (groups and lengths) that were asked for. */
+	static const uint16_t versions[] = { TS_SSL2, TS_SSL3, TS_TLS10, TS_TLS11, TS_TLS12, TS_TLS13 };
+	static const uint16_t groups[] = { 4588, 29, 23, 24, 30, 4587, 25 };
+	enum { N = sizeof versions / sizeof versions[0] };
+	const char *alpn[] = { "h2", "http/1.1" };
+	struct ts_buf out[N];
+	char ja3[N][TS_JA3_HASH_LEN];
+	for (size_t i = 0; i < N; i++) {
+		struct ts_hello_spec sp = { .version = versions[i], .server_name = "tshark.test",
+		                            .alpn = alpn, .n_alpn = 2, .ems = true, .etm = true,
+		                            .sct = true, .status_request = true, .session_ticket = true,
+		                            .renegotiation_info = true, .heartbeat = true };
+		if (versions[i] >= TS_TLS10) {
+			sp.groups = groups;
+			sp.n_groups = 7;
+			sp.key_shares = groups;
+			sp.n_key_shares = 7;
+		}
+		struct ts_error err = { 0 };
+		ts_buf_init(&out[i]);
+		assert_int_equal(ts_build_client_hello(&sp, &out[i], &err), 0);
+		ja3[i][0] = '\0';
+		if (versions[i] != TS_SSL2) {
+			assert_int_equal(parse_ch_record(out[i].data, out[i].len, &ch_buf, &err), 0);
+			assert_int_equal(ts_ja3(&ch_buf, ja3[i]), 0);
+		}
+	}
+	char dir[] = "/tmp/tlsscope-test-wire.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char pcap[64], cmd[512];
+	snprintf(pcap, sizeof pcap, "%s/hellos.pcap", dir);
+	write_pcap(pcap, out, N);
+	snprintf(cmd, sizeof cmd,
+	         "tshark -n -r %s -d tcp.port==443,tls -T fields -E separator='|' -e tcp.srcport "
+	         "-e tls.handshake.ja3 -e tls.handshake.cipherspec "
+	         "-e tls.handshake.extensions_key_share_group "
+	         "-e tls.handshake.extensions_key_share_key_exchange_length "
+	         "-e tls.handshake.extensions_server_name -e _ws.expert.message 2>/dev/null", pcap);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	char line[4096];
+	size_t seen = 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		print_message("# tshark: %s\n", line);
+		char *fields[7] = { 0 }, *p = line;
+		for (size_t k = 0; k < 7; k++)
+			fields[k] = strsep(&p, "|");
+		assert_non_null(fields[6]);
+		size_t i = (size_t)atoi(fields[0]) - 40000;
+		assert_true(i < N);
+		seen++;
+		assert_string_equal(fields[6], "");          /* no expert warning */
+		if (versions[i] == TS_SSL2) {
+			assert_non_null(strstr(fields[2], "0x0700c0"));
+			continue;
+		}
+		assert_string_equal(fields[1], ja3[i]);
+		assert_string_equal(fields[5], "tshark.test");
+		if (versions[i] == TS_TLS13) {
+			assert_string_equal(fields[3], "4588,29,23,24,30,4587,25");
+			assert_string_equal(fields[4], "1216,32,65,97,56,1249,133");
+		} else {
+			assert_string_equal(fields[3], "");
+		}
+	}
+	assert_int_equal(pclose(f), 0);
+	assert_int_equal(seen, N);
+	unlink(pcap);
+	rmdir(dir);
+	for (size_t i = 0; i < N; i++)
+		ts_buf_clear(&out[i]);
 }
 
 static void sslv3_hello_without_extensions(void **state)
@@ -1347,6 +1462,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip_every_tls_version),
+		cmocka_unit_test(built_hellos_agree_with_tshark),
 		cmocka_unit_test(sslv3_hello_without_extensions),
 		cmocka_unit_test(compression_methods_as_given),
 		cmocka_unit_test(key_shares_are_well_formed),
