@@ -791,6 +791,75 @@ static void truncated_hellos_fail_with_field_and_offset(void **state)
 	assert_non_null(strstr(err.msg, "odd length"));
 }
 
+/* Parses the first n bytes of body as message kind k (0 ServerHello,
+ * 1 Certificate, 2 ServerKeyExchange of ECDHE_RSA in TLS 1.2, 3 SSLv2
+ * CLIENT-HELLO, 4 SSLv2 SERVER-HELLO). */
+static int parse_prefix(int k, const uint8_t *body, size_t n, struct ts_reader *rd,
+                        struct ts_error *err)
+{
+	static struct ts_server_hello sh;
+	static struct ts_certificate_msg cm;
+	static struct ts_ssl2_client_hello c2;
+	static struct ts_ssl2_server_hello s2;
+	struct ts_server_key_exchange ske;
+	ts_reader_init(rd, body, n);
+	switch (k) {
+	case 0: return ts_parse_server_hello(rd, &sh, err);
+	case 1: return ts_parse_certificate(rd, false, &cm, err);
+	case 2: return ts_parse_server_key_exchange(rd, TS_TLS12, 0xc02f, &ske, err);
+	case 3: return ts_parse_ssl2_client_hello(rd, &c2, err);
+	default: return ts_parse_ssl2_server_hello(rd, &s2, err);
+	}
+}
+
+static void every_prefix_fails_with_field_and_offset(void **state)
+{
+	/* The server flight's ServerHello, Certificate and ServerKeyExchange, and
+	 * both SSLv2 hellos: each parses whole, and every shorter prefix is
+	 * TS_E_MALFORMED with a field and an offset within the bytes given
+	 * (except a ServerHello cut right before its optional extensions). */
+	struct ts_buf b, ssl2;
+	ts_buf_init(&b);
+	ts_buf_init(&ssl2);
+	build_server_flight(&b);
+	const uint8_t *msg[5];
+	size_t len[5];
+	size_t at = 5;
+	for (int k = 0; k < 3; k++) {
+		len[k] = (size_t)b.data[at + 1] << 16 | (size_t)b.data[at + 2] << 8 | b.data[at + 3];
+		msg[k] = b.data + at + 4;
+		at += 4 + len[k];
+	}
+	struct ts_hello_spec sp = { .version = TS_SSL2 };
+	assert_int_equal(ts_build_client_hello(&sp, &ssl2, NULL), 0);
+	msg[3] = ssl2.data + 2;
+	len[3] = ssl2.len - 2;
+	static const uint8_t s2[] = { 4, 0, 1, 0x00, 0x02, 0, 3, 0, 3, 0, 16, 0x30, 0x01, 0x00,
+	                              0x07, 0x00, 0xc0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+	                              14, 15, 16 };
+	msg[4] = s2;
+	len[4] = sizeof s2;
+	for (int k = 0; k < 5; k++) {
+		struct ts_reader rd;
+		struct ts_error err = { 0 };
+		assert_int_equal(parse_prefix(k, msg[k], len[k], &rd, &err), 0);
+		for (size_t n = 0; n < len[k]; n++) {
+			int rc = parse_prefix(k, msg[k], n, &rd, &err);
+			if (k == 0 && n == 2 + 32 + 1 + 2 + 1) {
+				assert_int_equal(rc, 0);
+				continue;
+			}
+			assert_int_equal(rc, TS_E_MALFORMED);
+			assert_non_null(rd.field);
+			assert_true(rd.error_off <= n);
+			assert_non_null(strstr(err.msg, rd.field));
+			assert_non_null(strstr(err.msg, "offset"));
+		}
+	}
+	ts_buf_clear(&b);
+	ts_buf_clear(&ssl2);
+}
+
 static void malformed_extension_keeps_the_rest(void **state)
 {
 	/* supported_groups with a list length larger than its extension */
@@ -1474,6 +1543,7 @@ int main(void)
 		cmocka_unit_test(sslv3_server_flight),
 		cmocka_unit_test(handshake_spanning_records),
 		cmocka_unit_test(truncated_hellos_fail_with_field_and_offset),
+		cmocka_unit_test(every_prefix_fails_with_field_and_offset),
 		cmocka_unit_test(malformed_extension_keeps_the_rest),
 		cmocka_unit_test(every_extension_decoded),
 		cmocka_unit_test(every_extension_checks_its_lengths),
