@@ -449,9 +449,11 @@ int ts_build_client_hello(const struct ts_hello_spec *sp, struct ts_buf *out, st
 			if (sp->extra[i].type == TS_EXT_PRE_SHARED_KEY)
 				psk = &sp->extra[i];
 		size_t final = h.len + (psk != NULL ? 4u + psk->len : 0u);
-		if (!sp->no_padding && final >= 256 && final <= 511) {
+		/* an empty block is left out below: the hello is then 2 bytes shorter */
+		size_t sent = final == mext + 2 ? mext : final;
+		if (!sp->no_padding && sent >= 256 && sent <= 511) {
 			/* RFC 7685: some servers hang on hellos of 256..511 bytes. */
-			size_t pad = 512 - final >= 4 ? 512 - final - 4 : 0;
+			size_t pad = final + 4 >= 512 ? 0 : 512 - final - 4;
 			ts_buf_put_u16(&h, TS_EXT_PADDING);
 			ts_buf_put_u16(&h, (uint16_t)pad);
 			ts_buf_put_zeros(&h, pad);
