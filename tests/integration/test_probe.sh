@@ -82,9 +82,9 @@ compare() {
 
 # Every port the test needs, distinct, from one call.
 read -r pg_port my_port smtp_port ocsp_port closed_port tls12_port nginx_port imap_port pop3_port \
-	ldap_port ldap_plain_port revoked_port nores_port chain_port <<<"$(python3 -c '
+	ldap_port ldap_plain_port revoked_port nores_port chain_port once_port <<<"$(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(14)]
+socks = [socket.socket() for _ in range(15)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -239,6 +239,17 @@ fi
 run "$TLSSCOPE" probe "127.0.0.1:$port" --name localhost --ca "$CA"
 expect_out "text: resumption offered no" "^resumption offered \.+ no$"
 expect_out "text: resumed no" "^resumed \.+ no$"
+# a server that takes one connection only (-naccept 1): the second fails, and says why
+port=$once_port
+openssl s_server -accept "127.0.0.1:$port" -cert "$TS_TMP/leaf.pem" -key "$TS_TMP/leaf.key" -naccept 1 -www -quiet \
+	>/dev/null 2>&1 &
+track $!
+# not wait_port: its test connection would be the one
+for _ in $(seq 200); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.05; done
+run "$TLSSCOPE" probe "127.0.0.1:$port" --name localhost --ca "$CA" --timeout 3
+expect "one connection only: still trusted (exit 0)" 0
+expect_out "one connection only: the second connection's failure is reported" \
+	"^resumed \.+ no \(the second connection failed: .+\)$"
 
 # ---------- openssl s_server: a chain with an intermediate; SCTs ----------
 diag "${SECONDS}s: openssl s_server: a chain with an intermediate, SCTs in the certificate and the TLS extension"
