@@ -441,4 +441,13 @@ check "postfix: EHLO and the 220 go-ahead are in the transcript" \
 run "$TLSSCOPE" probe "127.0.0.1:$smtp_port" --starttls imap --ca "$CA" --timeout 3
 expect "postfix spoken to as IMAP: refused, quoting the SMTP greeting" 1 "not '\* OK': 220 "
 
+# Every name probe writes (here with a STARTTLS preamble, SCTs, a chain, a
+# verdict) is documented in docs/json.md, in its "probe" or "cert show" section.
+docs=$(awk '/^## /{on = ($0 == "## probe" || $0 == "## cert show")} on' "$TS_ROOT/docs/json.md")
+undocumented=$(jq -rn '[inputs | .. | objects | keys[]] | unique | .[]' <<<"$PROBE_JSON"$'\n'"$CHAIN_JSON" |
+	while read -r key; do grep -qF "\`$key\`" <<<"$docs" || echo "$key"; done)
+names=$(jq -rn '[inputs | .. | objects | keys[]] | unique | length' <<<"$PROBE_JSON"$'\n'"$CHAIN_JSON")
+check "every one of the $names JSON names probe wrote is in docs/json.md${undocumented:+ (not: $undocumented)}" \
+	test "$names" -gt 40 -a -z "$undocumented"
+
 echo "1..$TS_N"

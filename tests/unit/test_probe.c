@@ -164,6 +164,11 @@ static void json_has_the_stable_names(void **state)
 		"\"starttls\":{\"protocol\":\"smtp\"", "\"transcript\":[\"S: 220 mx ESMTP\",\"C: EHLO tlsscope.invalid\"",
 		"\"timings_ms\":{\"resolve\":0.25,\"connect\":0.5,\"starttls\":3.125,\"handshake\":4.0}",
 		"\"result\":\"untrusted\"", "\"this_update\":\"2026-01-01 00:00:00 UTC\"",
+		"\"subject\":\"CN=mx.example.test\"", "\"issuer\":\"CN=Test CA\"",
+		"\"not_before\":\"2026-01-01 00:00:00 UTC\"", "\"not_after\":\"2100-01-01 00:00:00 UTC\"",
+		"\"sha256\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+		"\"server_signature\":\"rsa_pss_rsae_sha256\"", "\"session_id_offered\":true",
+		"\"sct\":{\"certificate\":2,\"tls\":1}",
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		assert_contains(s, names[i]);
