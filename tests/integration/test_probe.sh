@@ -133,6 +133,11 @@ compare "s_server+OCSP" "$port" ""
 OCSP_JSON=$PROBE_JSON
 check "s_server+OCSP: the stapled response is reported" test "$(field "$OCSP_JSON" ocsp.stapled)" = true
 check "s_server+OCSP: its status is good" test "$(field "$OCSP_JSON" ocsp.status)" = good
+sc_status() { # sc_status PORT: the stapled status as s_client -status reads it
+	timeout 15 openssl s_client -connect "127.0.0.1:$1" -servername localhost -status </dev/null 2>/dev/null |
+		sed -n 's/^ *Cert Status: //p' | head -1
+}
+check "s_server+OCSP: s_client -status also reads good" test "$(sc_status "$port")" = good
 next=$(field "$OCSP_JSON" ocsp.next_update)
 want=$(openssl ocsp -respin "$TS_TMP/ocsp.der" -resp_text -noverify 2>/dev/null | sed -n 's/^ *Next Update: //p')
 want=$(date -u -d "$want" '+%Y-%m-%d %H:%M:%S UTC' 2>/dev/null)
@@ -205,6 +210,7 @@ track $!
 wait_port "$port"
 run "$TLSSCOPE" probe "127.0.0.1:$port" --name localhost --ca "$CA" --json --no-resume
 check "revoked: ocsp.status is revoked" test "$(field "$OUT" ocsp.status)" = revoked
+check "revoked: s_client -status also reads revoked" test "$(sc_status "$port")" = revoked
 check "revoked: revoked_at as in the response" test "$(field "$OUT" ocsp.revoked_at)" = "2026-01-01 00:00:00 UTC"
 run "$TLSSCOPE" probe "127.0.0.1:$port" --name localhost --ca "$CA" --no-resume
 expect_out "text: the revoked status" "^ocsp stapling \.+ revoked \(this update"
