@@ -187,6 +187,11 @@ fi
 run "${in_hosts[@]}" "$TLSSCOPE" probe "multi.probe.test:$port" --name localhost --ca "$CA" --no-resume
 expect_out "text: both resolved addresses" "^resolved \.+ ::1, 127\.0\.0\.1$"
 expect_out "text: the address connected to" "^connected to \.+ 127\.0\.0\.1:$port$"
+run "${in_hosts[@]}" "$TLSSCOPE" probe "multi.probe.test:$port" -4 --name localhost --ca "$CA" --json --no-resume
+check "-4: only the IPv4 address" jtrue '.addresses == ["127.0.0.1:\($p)"]' --arg p "$port" <<<"$OUT"
+run "${in_hosts[@]}" "$TLSSCOPE" probe "multi.probe.test:$port" -6 --name localhost --ca "$CA" --json --no-resume
+check "-6: only the IPv6 address, where nobody listens: unreachable" \
+	jtrue '.addresses == ["[::1]:\($p)"] and .result == "unreachable" and .address == null' --arg p "$port" <<<"$OUT"
 
 # Problems are highlighted on a terminal (script(1) gives the command one), and
 # only there: not in a pipe, not with NO_COLOR.
