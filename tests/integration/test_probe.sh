@@ -160,6 +160,8 @@ run "$TLSSCOPE" probe "127.0.0.1:$port" --name localhost --json
 expect "without the test CA: not trusted (exit 1)" 1 "not trusted"
 check "without the test CA: the handshake facts are still there" test "$(field "$OUT" protocol)" = TLSv1.3
 check "without the test CA: verification.trusted is false" test "$(field "$OUT" verification.trusted)" = false
+run "$TLSSCOPE" probe "127.0.0.1:$port" --name localhost --ca "$TS_TMP/ca" --no-resume
+expect "--ca DIR (the test CA's directory): trusted" 0
 run "$TLSSCOPE" probe "127.0.0.1:$port" --name other.example.test --ca "$CA" --json
 expect "a name the certificate lacks: not trusted (exit 1)" 1 "name mismatch"
 check "a name the certificate lacks: hostname_match is false" test "$(field "$OUT" verification.hostname_match)" = false
