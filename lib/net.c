@@ -71,11 +71,22 @@ int ts_parse_hostport(const char *s, uint16_t default_port, char host[TS_HOST_MA
 	return parse_port(p, port, err);
 }
 
+static bool listed(const struct ts_addrlist *l, const struct addrinfo *ai)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->addr[i].len == ai->ai_addrlen && memcmp(&l->addr[i].ss, ai->ai_addr, ai->ai_addrlen) == 0)
+			return true;
+	return false;
+}
+
+/* getaddrinfo may give one address twice (glibc answers an IPv4 lookup of a
+ * name that /etc/hosts lists as ::1 and 127.0.0.1 with 127.0.0.1 twice): each
+ * is listed, and tried, once. */
 static void fill_list(const struct addrinfo *res, struct ts_addrlist *out)
 {
 	out->n = 0;
 	for (const struct addrinfo *ai = res; ai != NULL && out->n < TS_ADDRS_MAX; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof out->addr[0].ss)
+		if (ai->ai_addrlen > sizeof out->addr[0].ss || listed(out, ai))
 			continue;
 		struct ts_addr *a = &out->addr[out->n++];
 		memcpy(&a->ss, ai->ai_addr, ai->ai_addrlen);

@@ -1007,9 +1007,9 @@ static int postgres(struct session *s)
 			uint32_t len = be32(s->in + 1);
 			if (len > TS_STARTTLS_REPLY_MAX - 1)
 				return fail(s, TS_E_PROTOCOL,
-				            "the server's ErrorResponse announces %u bytes, more than the limit of %d", len,
-				            TS_STARTTLS_REPLY_MAX);
-			if (len >= 4 && len <= TS_STARTTLS_REPLY_MAX - 1 && need(s, 1 + len) == TS_OK) {
+				            "the server's ErrorResponse announces %llu bytes, more than the limit of %d",
+				            1 + (unsigned long long)len, TS_STARTTLS_REPLY_MAX);
+			if (len >= 4 && need(s, 1 + len) == TS_OK) {
 				const uint8_t *p = s->in + 5, *end = s->in + 1 + len;
 				char text[QUOTE_MAX + 8] = "";
 				while (p < end && *p != 0) {

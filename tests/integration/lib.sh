@@ -110,3 +110,11 @@ check() {
 # Under the sanitizers a leak or error makes a command exit 1, which an expected
 # exit code of 1 would hide: `expect` therefore also fails on any sanitizer
 # report in $ERR.
+
+# jtrue FILTER [JQ OPTIONS...] <<<"$JSON": succeeds when FILTER is true of the
+# JSON read.  Unlike `jq -e`, which jq 1.6 lets pass on empty input, no input
+# or bad JSON fails.
+jtrue() {
+	local filter=$1; shift
+	jq -ne "$@" "input | ($filter)" >/dev/null 2>&1
+}

@@ -12,9 +12,9 @@ certificate.  Modes make it misbehave the ways real servers (and attackers) do:
   stall         goes silent where the client waits for the capabilities
   huge-greeting a first message of about 100 kB
 
-Usage: [TS_NO_TICKETS=1] starttls_server.py CERT KEY PORTFILE PROTO:MODE...
-Listens on 127.0.0.1, one free port for each PROTO:MODE, writes "PROTO MODE PORT"
-lines to PORTFILE once all listen, and serves each connection in a thread until
+Usage: [TS_NO_TICKETS=1] starttls_server.py CERT KEY PORTFILE PROTO:MODE[@PORT]...
+Listens on 127.0.0.1, one port for each PROTO:MODE (a free one unless @PORT
+names it), writes "PROTO MODE PORT" lines to PORTFILE once all listen, and serves each connection in a thread until
 it is killed.
 """
 import os
@@ -458,10 +458,10 @@ def serve(sock, proto, mode, ctx):
 
 
 def listen(spec, ctx):
-    proto, mode = spec
+    proto, mode, port = spec
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("127.0.0.1", 0))
+    lsock.bind(("127.0.0.1", port))
     lsock.listen(16)
 
     def loop():
@@ -477,12 +477,13 @@ def main():
     specs = []
     for arg in sys.argv[4:]:
         proto, _, mode = arg.partition(":")
-        if proto not in PROTOCOLS or mode not in MODES:
+        mode, _, port = mode.partition("@")
+        if proto not in PROTOCOLS or mode not in MODES or not (port == "" or port.isdigit()):
             specs = []
             break
-        specs.append((proto, mode))
+        specs.append((proto, mode, int(port or 0)))
     if len(sys.argv) < 5 or not specs:
-        sys.stderr.write("usage: starttls_server.py CERT KEY PORTFILE PROTO:MODE...\n  PROTO: %s\n  MODE: %s\n"
+        sys.stderr.write("usage: starttls_server.py CERT KEY PORTFILE PROTO:MODE[@PORT]...\n  PROTO: %s\n  MODE: %s\n"
                          % (" ".join(PROTOCOLS), " ".join(MODES)))
         sys.exit(2)
     cert, key, portfile = sys.argv[1:4]
@@ -490,7 +491,7 @@ def main():
     ctx.load_cert_chain(cert, key)
     if os.environ.get("TS_NO_TICKETS"):
         ctx.num_tickets = 0    # TLS 1.3 without session tickets
-    lines = ["%s %s %d\n" % (proto, mode, listen((proto, mode), ctx)) for proto, mode in specs]
+    lines = ["%s %s %d\n" % (spec[0], spec[1], listen(spec, ctx)) for spec in specs]
     with open(portfile + ".tmp", "w") as f:
         f.writelines(lines)
     os.rename(portfile + ".tmp", portfile)

@@ -387,6 +387,33 @@ static void tls12_suite_is_aead_with_forward_secrecy(void **state)
 	pair_free(pr);
 }
 
+/* A static RSA key exchange, only when both sides ask for it by name: the
+ * one case where forward secrecy is false and there is no group. */
+static void rsa_key_exchange_is_not_forward_secret(void **state)
+{
+	struct ts_error err = { 0 };
+	const char *names[1] = { "a.test" };
+	struct ts_cert_request req = { .key_spec = "rsa:2048", .names = names, .name_count = 1 };
+	char out[256];
+	snprintf(out, sizeof out, "%s/rsa", dir);
+	assert_int_equal(ts_cert_generate(&req, p("ca"), out, &err), TS_OK);
+	struct pair *pr = pair_new();
+	ts_config_free(pr->scfg);
+	pr->scfg = ts_config_new();
+	assert_int_equal(ts_config_add_keypair_file(pr->scfg, p("rsa.pem"), p("rsa.key")), TS_OK);
+	assert_int_equal(ts_config_set_ciphers(pr->scfg, "AES128-GCM-SHA256"), TS_OK);
+	assert_int_equal(ts_config_set_ciphers(pr->ccfg, "AES128-GCM-SHA256"), TS_OK);
+	assert_int_equal(ts_config_set_protocols(pr->ccfg, TS_PROTO_TLS1_2), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_string_equal(ts_conn_cipher(pr->cli), "TLS_RSA_WITH_AES_128_GCM_SHA256");
+	assert_false(ts_conn_forward_secret(pr->cli));
+	assert_null(ts_conn_group(pr->cli));
+	assert_null(ts_conn_peer_signature(pr->cli)); /* the server signs nothing */
+	pair_free(pr);
+}
+
 static void resumption(bool tls12)
 {
 	struct pair *pr = pair_new();
@@ -898,6 +925,7 @@ int main(void)
 		cmocka_unit_test(conn_misuse_is_reported),
 		cmocka_unit_test(handshake_negotiates_alpn_and_verifies),
 		cmocka_unit_test(tls12_suite_is_aead_with_forward_secrecy),
+		cmocka_unit_test(rsa_key_exchange_is_not_forward_secret),
 		cmocka_unit_test(resumption_tls13),
 		cmocka_unit_test(resumption_tls12),
 		cmocka_unit_test(no_resumption_without_cache),

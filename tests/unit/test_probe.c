@@ -164,6 +164,11 @@ static void json_has_the_stable_names(void **state)
 		"\"starttls\":{\"protocol\":\"smtp\"", "\"transcript\":[\"S: 220 mx ESMTP\",\"C: EHLO tlsscope.invalid\"",
 		"\"timings_ms\":{\"resolve\":0.25,\"connect\":0.5,\"starttls\":3.125,\"handshake\":4.0}",
 		"\"result\":\"untrusted\"", "\"this_update\":\"2026-01-01 00:00:00 UTC\"",
+		"\"subject\":\"CN=mx.example.test\"", "\"issuer\":\"CN=Test CA\"",
+		"\"not_before\":\"2026-01-01 00:00:00 UTC\"", "\"not_after\":\"2100-01-01 00:00:00 UTC\"",
+		"\"sha256\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+		"\"server_signature\":\"rsa_pss_rsae_sha256\"", "\"session_id_offered\":true",
+		"\"sct\":{\"certificate\":2,\"tls\":1}",
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		assert_contains(s, names[i]);
@@ -195,6 +200,30 @@ static void text_is_aligned_and_says_why(void **state)
 	ts_probe_result_clear(&res);
 }
 
+/* A static RSA key exchange (no group) and a stapled revocation are shown
+ * as problems: in bold red on a terminal. */
+static void text_highlights_problems(void **state)
+{
+	struct ts_probe_result res;
+	fill(&res);
+	res.forward_secrecy = false;
+	res.group[0] = '\0';
+	snprintf(res.ocsp.status, sizeof res.ocsp.status, "revoked");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct ts_report r;
+	ts_report_init(&r, f, false);
+	r.color = true;
+	ts_report_probe(&r, &res);
+	fclose(f);
+	assert_contains(text, "key exchange ........ \033[1;31m(group unknown), NOT forward secret\033[0m\n");
+	assert_contains(text, "ocsp stapling ....... \033[1;31mrevoked (this update 2026-01-01 00:00:00 UTC");
+	assert_contains(text, "\033[1;31mNOT TRUSTED: issuer 'CN=Test CA'");
+	free(text);
+	ts_probe_result_clear(&res);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +232,7 @@ int main(void)
 		cmocka_unit_test(a_closed_port_is_a_connect_failure),
 		cmocka_unit_test(json_has_the_stable_names),
 		cmocka_unit_test(text_is_aligned_and_says_why),
+		cmocka_unit_test(text_highlights_problems),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

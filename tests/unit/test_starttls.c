@@ -683,6 +683,128 @@ static void mysql_all(void **state)
 	expect_fail(TS_STARTTLS_MYSQL, big, TS_E_PROTOCOL, "limit", NULL);
 }
 
+/* ---- every step's answer is checked, not only the upgrade's ---- */
+
+static void smtp_like_steps(void **state)
+{
+	const struct step ehlo[] = {
+		SEND("220 mx ESMTP\r\n"), EXPECT("EHLO "), SEND("502 5.5.2 Error: command not recognized\r\n"), END,
+	};
+	expect_fail(TS_STARTTLS_SMTP, ehlo, TS_E_PROTOCOL, "refused EHLO", "502 5.5.2 Error");
+	const struct step lhlo[] = { SEND("220 lmtp\r\n"), EXPECT("LHLO "), SEND("500 5.5.1 what?\r\n"), END };
+	expect_fail(TS_STARTTLS_LMTP, lhlo, TS_E_PROTOCOL, "refused LHLO", "500 5.5.1 what?");
+	/* a multi-line reply whose code changes half-way is not one reply */
+	const struct step mixed[] = {
+		SEND("220 mx ESMTP\r\n"), EXPECT("EHLO "), SEND("250-mx\r\n554 STARTTLS\r\n"), END,
+	};
+	expect_fail(TS_STARTTLS_SMTP, mixed, TS_E_PROTOCOL, "rest of the 250 reply", "250-mx | 554 STARTTLS");
+}
+
+static void imap_pop3_steps(void **state)
+{
+	const struct step capbad[] = {
+		SEND("* OK ready\r\n"), EXPECT("a1 CAPABILITY"), SEND("a1 BAD unknown command\r\n"), END,
+	};
+	expect_fail(TS_STARTTLS_IMAP, capbad, TS_E_PROTOCOL, "answered CAPABILITY", "a1 BAD unknown command");
+	const struct step bye[] = {
+		SEND("* OK ready\r\n"), EXPECT("a1 CAPABILITY"), SEND("* BYE shutting down\r\n"), END,
+	};
+	expect_fail(TS_STARTTLS_IMAP, bye, TS_E_PROTOCOL, "said goodbye", "shutting down");
+
+	const struct step capa[] = { SEND("+OK ready\r\n"), EXPECT("CAPA"), SEND("HELLO?\r\n"), END };
+	expect_fail(TS_STARTTLS_POP3, capa, TS_E_PROTOCOL, "+OK or -ERR to CAPA", "HELLO?");
+	/* RFC 1939 servers know no CAPA: STLS itself decides */
+	const struct step old[] = {
+		SEND("+OK ready\r\n"), EXPECT("CAPA"), SEND("-ERR unknown command\r\n"), EXPECT("STLS"),
+		SEND("+OK begin TLS\r\n"), END,
+	};
+	expect_ok(TS_STARTTLS_POP3, old);
+	const struct step oldno[] = {
+		SEND("+OK ready\r\n"), EXPECT("CAPA"), SEND("-ERR unknown command\r\n"), EXPECT("STLS"),
+		SEND("-ERR unknown command\r\n"), END,
+	};
+	struct outcome o;
+	converse(TS_STARTTLS_POP3, oldno, 500, &o);
+	assert_int_equal(o.rc, TS_E_PROTOCOL);
+	assert_contains(o.err.msg, "refused STLS: -ERR unknown command");
+	assert_false(o.res.offered);
+	done(&o);
+}
+
+static void ftp_nntp_steps(void **state)
+{
+	const struct step later[] = {
+		SEND("120 ready in 1 minute\r\n"), SEND("220 ready\r\n"), EXPECT("FEAT"),
+		SEND("211-Features:\r\n AUTH TLS\r\n211 End\r\n"), EXPECT("AUTH TLS"), SEND("234 go\r\n"), END,
+	};
+	expect_ok(TS_STARTTLS_FTP, later);
+	const struct step busy[] = { SEND("421 Too many users\r\n"), END };
+	expect_fail(TS_STARTTLS_FTP, busy, TS_E_PROTOCOL, "greeting is not 220", "421 Too many users");
+	const struct step feat[] = { SEND("220 ready\r\n"), EXPECT("FEAT"), SEND("331 password please\r\n"), END };
+	expect_fail(TS_STARTTLS_FTP, feat, TS_E_PROTOCOL, "unexpected answer to FEAT", "331 password please");
+
+	const struct step greet[] = { SEND("400 service temporarily unavailable\r\n"), END };
+	expect_fail(TS_STARTTLS_NNTP, greet, TS_E_PROTOCOL, "not 200 or 201", "400 service temporarily");
+	const struct step caps[] = {
+		SEND("200 ready\r\n"), EXPECT("CAPABILITIES"), SEND("500 What?\r\n"), END,
+	};
+	expect_fail(TS_STARTTLS_NNTP, caps, TS_E_PROTOCOL, "(101 expected)", "500 What?");
+	const struct step notls[] = {
+		SEND("200 ready\r\n"), EXPECT("CAPABILITIES"), SEND("101 caps\r\nVERSION 2\r\nREADER\r\n.\r\n"), END,
+	};
+	expect_fail(TS_STARTTLS_NNTP, notls, TS_E_PROTOCOL, "does not offer STARTTLS", "101 caps");
+}
+
+static void sieve_irc_steps(void **state)
+{
+	const struct step bye[] = { SEND("\"STARTTLS\"\r\nBYE \"too many connections\"\r\n"), END };
+	expect_fail(TS_STARTTLS_SIEVE, bye, TS_E_PROTOCOL, "answered the greeting", "too many connections");
+
+	const struct step error[] = { EXPECT("CAP LS"), SEND("ERROR :Closing Link: 127.0.0.1 (Banned)\r\n"), END };
+	expect_fail(TS_STARTTLS_IRC, error, TS_E_PROTOCOL, "sent an error", "Banned");
+	/* no capability negotiation (421 to CAP): the STARTTLS answer decides */
+	const struct step nocap[] = {
+		EXPECT("CAP LS"), SEND(":irc 421 * CAP :Unknown command\r\n"), EXPECT("STARTTLS"),
+		SEND(":irc 670 * :STARTTLS successful\r\n"), END,
+	};
+	expect_ok(TS_STARTTLS_IRC, nocap);
+}
+
+static void ldap_mysql_postgres_steps(void **state)
+{
+	/* a Notice of Disconnection (message 0) instead of our answer */
+	static const uint8_t notice[] = {
+		0x30, 0x29, 0x02, 0x01, 0x00, 0x78, 0x24, 0x0a, 0x01, 0x34, 0x04, 0x00, 0x04, 0x05, 'b', 'y', 'e', '!',
+		'!', 0x8a, 0x16, '1', '.', '3', '.', '6', '.', '1', '.', '4', '.', '1', '.', '1', '4', '6', '6', '.',
+		'2', '0', '0', '3', '6',
+	};
+	const struct step n1[] = { EXPECTN(sizeof ldap_request, NULL), SENDN(notice, sizeof notice), END };
+	expect_fail(TS_STARTTLS_LDAP, n1, TS_E_PROTOCOL, "unsolicited notice (result 52, unavailable)", "bye!!");
+	static const uint8_t other[] = { 0x30, 0x0c, 0x02, 0x01, 0x02, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00 };
+	const struct step n2[] = { EXPECTN(sizeof ldap_request, NULL), SENDN(other, sizeof other), END };
+	expect_fail(TS_STARTTLS_LDAP, n2, TS_E_PROTOCOL, "expected the answer to message 1, got message 2", NULL);
+	static const uint8_t set[] = { 0x31, 0x00 };
+	const struct step n3[] = { EXPECTN(sizeof ldap_request, NULL), SENDN(set, sizeof set), END };
+	expect_fail(TS_STARTTLS_LDAP, n3, TS_E_PROTOCOL, "(tag 0x30), got tag 0x31", NULL);
+
+	static const uint8_t v9[] = { 2, 0, 0, 0, 9, 0 };
+	const struct step m1[] = { SENDN(v9, sizeof v9), END };
+	expect_fail(TS_STARTTLS_MYSQL, m1, TS_E_PROTOCOL, "protocol version 10, got 9", NULL);
+	static const uint8_t empty[] = { 0, 0, 0, 0 };
+	const struct step m2[] = { SENDN(empty, sizeof empty), END };
+	expect_fail(TS_STARTTLS_MYSQL, m2, TS_E_PROTOCOL, "handshake packet is empty", NULL);
+	static const uint8_t unterminated[] = { 4, 0, 0, 0, 10, '8', '.', '0' };
+	const struct step m3[] = { SENDN(unterminated, sizeof unterminated), END };
+	expect_fail(TS_STARTTLS_MYSQL, m3, TS_E_PROTOCOL, "server version is not terminated", NULL);
+	static const uint8_t truncated[] = { 10, 0, 0, 0, 10, '8', '.', '0', 0, 1, 2, 3, 4, 5 };
+	const struct step m4[] = { SENDN(truncated, sizeof truncated), END };
+	expect_fail(TS_STARTTLS_MYSQL, m4, TS_E_PROTOCOL, "truncated in 'connection id and auth data'", NULL);
+
+	static const uint8_t huge[] = { 'E', 0x00, 0x01, 0x00, 0x00 };
+	const struct step p1[] = { EXPECTN(8, pg_request), SENDN(huge, sizeof huge), END };
+	expect_fail(TS_STARTTLS_POSTGRES, p1, TS_E_PROTOCOL, "ErrorResponse announces 65537 bytes, more than the limit of 65536", NULL);
+}
+
 static void refuses_names_that_would_inject(void **state)
 {
 	int sv[2];
@@ -726,6 +848,11 @@ int main(void)
 		cmocka_unit_test(ldap_failures),
 		cmocka_unit_test(postgres_all),
 		cmocka_unit_test(mysql_all),
+		cmocka_unit_test(smtp_like_steps),
+		cmocka_unit_test(imap_pop3_steps),
+		cmocka_unit_test(ftp_nntp_steps),
+		cmocka_unit_test(sieve_irc_steps),
+		cmocka_unit_test(ldap_mysql_postgres_steps),
 		cmocka_unit_test(refuses_names_that_would_inject),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
