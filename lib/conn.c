@@ -1235,6 +1235,12 @@ static int ssl_failure(struct ts_conn *c, int ret)
 	} else if (during && c->is_server && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
 		ERR_clear_error();
 		rc = ts_error_set(&c->err, TS_E_VERIFY, "the client sent no certificate, and this server requires one");
+	} else if (during && !c->is_server && reason == SSL_R_DH_KEY_TOO_SMALL) {
+		ERR_clear_error();
+		static const int dh_bits[] = { 0, 1024, 2048, 3072, 7680, 15360 };  /* by security level */
+		rc = ts_error_set(&c->err, TS_E_TLS,
+		                  "%s chose a Diffie-Hellman group that is too weak (at least %d bits required)",
+		                  c->peer, dh_bits[c->cfg->seclevel]);
 	} else if (during) {
 		rc = ts_error_openssl(&c->err, TS_E_TLS, "TLS handshake with %s failed", c->peer);
 	} else {
