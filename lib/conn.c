@@ -807,7 +807,8 @@ static SSL_CTX *client_ctx(struct ts_config *cfg, struct ts_error *err)
 		ts_error_openssl(err, TS_E_NOMEM, "cannot set ALPN");
 		goto fail;
 	}
-	if (cfg->nkp > 0 && use_keypair_ctx(ctx, &cfg->kp[0], err) < 0)
+	/* a client presents the last keypair given: a later one replaces it */
+	if (cfg->nkp > 0 && use_keypair_ctx(ctx, &cfg->kp[cfg->nkp - 1], err) < 0)
 		goto fail;
 	/* The callback sees every session, so tickets are noticed even when
 	 * resumption is off; OpenSSL's own store is never used. */
