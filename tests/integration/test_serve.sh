@@ -152,10 +152,31 @@ run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key"
 expect "no mode is a usage error" 2 "choose one of --echo and --forward"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --echo
 expect "--cert without --key is a usage error" 2 "each --cert needs its --key"
+# one_line DESC: the last run's stderr is exactly one line.
+one_line() { check "$1: one line on stderr" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]; }
 run "$TLSSCOPE" serve --cert "$D/missing.pem" --key "$D/good.key" --echo
-expect "missing certificate file" 3 "missing.pem"
+expect "missing certificate file" 3 "^tlsscope serve: cannot read certificate file '.*missing.pem': No such file or directory$"
+one_line "missing certificate file"
+printf 'not a certificate\n' >"$D/junk.pem"
+run "$TLSSCOPE" serve --cert "$D/junk.pem" --key "$D/good.key" --echo
+expect "certificate file that is not PEM" 3 "^tlsscope serve: '.*junk.pem' holds no PEM certificate$"
+one_line "certificate file that is not PEM"
+run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/junk.pem" --echo
+expect "key file that is not PEM" 3 "'.*junk.pem' holds no PEM private key"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/ca/ca.key" --echo
-expect "key not matching the certificate" 3 "does not match the certificate"
+expect "key not matching the certificate" 3 "^tlsscope serve: the key in '.*ca.key' does not match the certificate in '.*good.pem'$"
+one_line "key not matching the certificate"
+run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key" --client-ca "$D/junk.pem" --echo
+expect "a client CA file that is not PEM" 3 "CA file '.*junk.pem' holds no PEM certificate"
+# unreadable: the key (mode 0600, ours) read by nobody, or by us if we are not root
+cp "$D/good.key" "$D/unreadable.key"
+chmod 0000 "$D/unreadable.key"
+chmod 0755 "$D"
+AS_NOBODY=()
+[ "$(id -u)" -ne 0 ] || AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+run "${AS_NOBODY[@]}" "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/unreadable.key" --echo
+expect "an unreadable key file" 3 "^tlsscope serve: cannot read key file '.*unreadable.key': Permission denied$"
+one_line "an unreadable key file"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key" --echo --listen 127.0.0.1:99999
 expect "bad --listen port is a usage error" 2 "99999"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key" --forward nowhere.invalid:80
