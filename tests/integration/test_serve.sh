@@ -118,6 +118,16 @@ wait_port "$SINK"
 start_serve bp-fwd --cert "$D/good.pem" --key "$D/good.key" --forward "127.0.0.1:$SINK"
 flood "$PORT" "$SERVE_PID" "forward to a service that never reads"
 
+# Without --listen, serve listens on 127.0.0.1:8443: in a private network
+# namespace, where nobody else can hold that port.
+run unshare -n sh -c 'ip link set lo up || exit 9
+"$1" serve --cert "$2/good.pem" --key "$2/good.key" --echo 2>"$2/serve.default.log" &
+for i in $(seq 200); do grep -q "^listening" "$2/serve.default.log" && break; sleep 0.05; done
+"$1" connect --ca "$2/ca/ca.pem" --name good.test 127.0.0.1:8443 </dev/null; rc=$?
+kill -TERM $!; wait $!; exit $rc' sh "$TLSSCOPE" "$D"
+expect "serve listens on 127.0.0.1:8443 by default" 0 "address \.+ 127\.0\.0\.1:8443$"
+check "... and says so" grep -q "^listening on 127\.0\.0\.1:8443 " "$D/serve.default.log"
+
 # --json log lines
 start_serve json --cert "$D/good.pem" --key "$D/good.key" --echo --json
 run "$TLSSCOPE" connect --ca "$D/ca/ca.pem" --name good.test "127.0.0.1:$PORT"
