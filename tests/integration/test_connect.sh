@@ -127,6 +127,11 @@ connect "${CA[@]}" --name other.test --insecure-noverifyname "127.0.0.1:$M"
 expect "--insecure-noverifyname accepts a wrong name" 0 "warning: --insecure-noverifyname"
 connect --name good.test "127.0.0.1:$M"
 expect "the system trust store does not know the test CA" 1 "no chain to a trusted root"
+# OpenSSL's default paths are the system store: SSL_CERT_FILE moves them
+run env SSL_CERT_FILE="$D/ca/ca.pem" "$TLSSCOPE" connect --timeout 5 --name good.test "127.0.0.1:$M"
+expect "without --ca, the system trust store (here SSL_CERT_FILE) is used" 0 "verified \.+ yes"
+run env SSL_CERT_FILE="$D/ca/ca.pem" "$TLSSCOPE" connect --timeout 5 --ca "$D/rogue/ca.pem" --name good.test "127.0.0.1:$M"
+expect "--ca replaces the system trust store" 1 "no chain to a trusted root"
 
 # Data passes both ways: the echo server returns what stdin sent.
 OUT=$(printf 'hello through TLS\n' | timeout 20 "$TLSSCOPE" connect "${CA[@]}" --name good.test "127.0.0.1:$M" 2>/dev/null)
@@ -194,6 +199,8 @@ start_peer silent
 run "$TLSSCOPE" connect --timeout 1 "${CA[@]}" --name good.test "127.0.0.1:$PORT"
 expect "server that never speaks times out" 3 "no TLS answer from the server at 127.0.0.1:$PORT within 1 s"
 one_line "server that never speaks"
+run "$TLSSCOPE" connect "${CA[@]}" --name good.test "127.0.0.1:$PORT"
+expect "the default timeout is 10 s" 3 "no TLS answer from the server at 127.0.0.1:$PORT within 10 s"
 start_peer drop
 connect "${CA[@]}" --name good.test "127.0.0.1:$PORT"
 expect "server dropping mid-handshake" 1 "closed the connection during the handshake"
