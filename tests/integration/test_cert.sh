@@ -66,6 +66,16 @@ expect_out "cert show gives the key" "key \.+ EC P-256 \(256 bits\)"
 expect_out "cert show gives the fingerprint" "sha256 \.+ [0-9a-f]{64}"
 want_fp=$(openssl x509 -in "$T/www.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
 expect_out "the fingerprint is openssl's" "sha256 \.+ $want_fp"
+expect_out "cert show gives the subject" "^subject \.+ CN=www\.example\.test$"
+expect_out "cert show gives the issuer" "^issuer \.+ CN=Test Intermediate$"
+expect_out "cert show gives the start of validity" "^valid from \.+ 20[0-9-]+ [0-9:]+ UTC$"
+expect_out "cert show gives the signature algorithm" "^signature \.+ ecdsa-with-SHA256$"
+expect_out "cert show gives the CA flag of the leaf" "^CA \.+ no$"
+expect_out "cert show gives the CA flag of the intermediate" "^CA \.+ yes$"
+run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/short" --key ec:P-384 --days 10 short.example.test
+expect "cert issue --days 10 --key ec:P-384" 0
+expect_out "it is valid for 10 days (from an hour ago)" "^valid until \.+ .* \(9 days left\)$"
+expect_out "its key is EC P-384" "^key \.+ EC P-384 \(384 bits\)$"
 
 run "$TLSSCOPE" cert show --json "$T/www.chain.pem"
 expect "cert show --json" 0
