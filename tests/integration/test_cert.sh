@@ -81,6 +81,8 @@ run "$TLSSCOPE" cert show --json "$T/www.chain.pem"
 expect "cert show --json" 0
 check "cert show --json is JSON lines" json_ok
 check "cert show --json has one line per certificate" test "$(wc -l <<<"$OUT")" = 2
+check "cert show --json has exactly the fields docs/json.md lists" \
+	python3 "$TS_ROOT/tests/integration/json_doc.py" "cert show" 0 < <(head -n 1 <<<"$OUT")
 check "cert show --json has the documented fields" python3 -c '
 import json, sys
 lines = [json.loads(l) for l in sys.argv[1].splitlines()]
@@ -172,6 +174,8 @@ expect "--insecure-noverifyname accepts a wrong name" 0 "warning: --insecure-nov
 v "$T/www.chain.pem" --ca "$T/root/ca.pem" --name a.example.test --json
 expect "cert verify --json, not trusted" 1
 check "cert verify --json is JSON" json_ok
+check "cert verify --json has exactly the fields docs/json.md lists" \
+	python3 "$TS_ROOT/tests/integration/json_doc.py" "cert verify" 0 <<<"$OUT"
 check "cert verify --json has the verdict and the chain" python3 -c '
 import json, sys
 o = json.loads(sys.argv[1])

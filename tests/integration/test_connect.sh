@@ -141,6 +141,11 @@ connect "${CA[@]}" --name good.test --json "127.0.0.1:$M"
 expect "--json exits 0" 0 '"trusted":true'
 check "--json verdict is valid JSON with the cipher" \
 	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] and d["cipher"].startswith("TLS_") and d["certificate"]["san_dns"]==["good.test"]' "$ERR"
+check "--json verdict has exactly the fields docs/json.md lists" \
+	python3 "$TS_ROOT/tests/integration/json_doc.py" connect 0 <<<"$ERR"
+check "... and so does its certificate object" \
+	sh -c 'python3 -c "import json,sys; print(json.dumps(json.loads(sys.stdin.read())[\"certificate\"]))" |
+		python3 "$1" "cert show" 0 file index' sh "$TS_ROOT/tests/integration/json_doc.py" <<<"$ERR"
 
 # Client certificates: a server that requires one.
 cert issue --ca "$D/ca" --out "$D/client" client.test

@@ -133,6 +133,11 @@ start_serve json --cert "$D/good.pem" --key "$D/good.key" --echo --json
 run "$TLSSCOPE" connect --ca "$D/ca/ca.pem" --name good.test "127.0.0.1:$PORT"
 expect "connect to serve --json" 0
 for ((i = 0; i < 50; i++)); do grep -q '"event":"connection"' "$D/serve.json.log" && break; sleep 0.1; done
+JSON_DOC="$TS_ROOT/tests/integration/json_doc.py"
+check "the listening event has exactly the fields docs/json.md lists" \
+	python3 "$JSON_DOC" serve 0 event < <(grep -m1 '"event":"listening"' "$D/serve.json.log")
+check "the connection event has exactly the fields docs/json.md lists" \
+	python3 "$JSON_DOC" serve 1 event < <(grep -m1 '"event":"connection"' "$D/serve.json.log")
 check "serve --json writes listening and connection events" python3 -c '
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
