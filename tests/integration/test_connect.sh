@@ -175,7 +175,9 @@ expect "-4 reaches an IPv4 server" 0 "verified \.+ yes"
 
 # The default port is 443: a private network namespace, where nobody else can
 # hold 127.0.0.1:443, with serve there.
-run unshare -n sh -c 'ip link set lo up || exit 9
+NETNS=(unshare -n)
+[ "$(id -u)" -eq 0 ] || NETNS=(unshare -rn)   # not root: as root of a user namespace
+run "${NETNS[@]}" sh -c 'ip link set lo up || exit 9
 "$1" serve --listen 127.0.0.1:443 --echo --cert "$2/good.pem" --key "$2/good.key" 2>"$2/serve.443.log" &
 for i in $(seq 200); do grep -q "^listening" "$2/serve.443.log" && break; sleep 0.05; done
 "$1" connect --ca "$2/ca/ca.pem" --name good.test 127.0.0.1; rc=$?

@@ -120,7 +120,9 @@ flood "$PORT" "$SERVE_PID" "forward to a service that never reads"
 
 # Without --listen, serve listens on 127.0.0.1:8443: in a private network
 # namespace, where nobody else can hold that port.
-run unshare -n sh -c 'ip link set lo up || exit 9
+NETNS=(unshare -n)
+[ "$(id -u)" -eq 0 ] || NETNS=(unshare -rn)   # not root: as root of a user namespace
+run "${NETNS[@]}" sh -c 'ip link set lo up || exit 9
 "$1" serve --cert "$2/good.pem" --key "$2/good.key" --echo 2>"$2/serve.default.log" &
 for i in $(seq 200); do grep -q "^listening" "$2/serve.default.log" && break; sleep 0.05; done
 "$1" connect --ca "$2/ca/ca.pem" --name good.test 127.0.0.1:8443 </dev/null; rc=$?
