@@ -42,6 +42,7 @@ install: all
 
 fuzz: asan
 	@for t in $(ASAN)/fuzz/fuzz_*; do \
+		[ -f "$$t" ] && [ -x "$$t" ] || continue; \
 		echo "== $$t for $(FUZZ_SECONDS)s"; \
 		TS_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz_smoke.sh $$t fuzz/corpus/$${t##*/fuzz_} || exit 1; \
 	done

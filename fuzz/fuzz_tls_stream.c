@@ -60,9 +60,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (ev.kind == TS_EV_ALERT) {
 				struct ts_alert al;
 				ts_parse_alert(&rd, &al, &err);
+			} else if (ev.kind == TS_EV_CHANGE_CIPHER_SPEC) {
+				ts_parse_change_cipher_spec(&rd, &err);
 			} else if (ev.kind == TS_EV_SSL2 && ev.hs_type == TS_SSL2_MT_CLIENT_HELLO) {
 				static struct ts_ssl2_client_hello c2;
 				ts_parse_ssl2_client_hello(&rd, &c2, &err);
+			} else if (ev.kind == TS_EV_SSL2 && ev.hs_type == TS_SSL2_MT_SERVER_HELLO) {
+				static struct ts_ssl2_server_hello s2;
+				ts_parse_ssl2_server_hello(&rd, &s2, &err);
 			}
 		}
 		if (rc != TS_E_NEED_MORE) {

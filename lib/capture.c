@@ -2,18 +2,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dynlib_internal.h"
+
 /* Capture files (and pipes) are read with large reads into one buffer, and
  * packets go to the callback from where they lie in it: no copy per packet.
- * Only live interfaces go through libpcap.  (Mapping the file instead was
- * slower on the virtual machines measured: first touches of mapped pages
- * cost more than the kernel's copy into a buffer that stays mapped.) */
+ * Only live interfaces and filters go through libpcap, opened on first use
+ * (dynlib_internal.h).  (Mapping the file instead was slower on the virtual
+ * machines measured: first touches of mapped pages cost more than the
+ * kernel's copy into a buffer that stays mapped.) */
 
 #define MAX_CAPLEN 262144u      /* libpcap's MAXIMUM_SNAPLEN: larger is a corrupt file */
 #define MAX_IFACES 256
@@ -400,24 +402,27 @@ int ts_capture_open_live(const char *iface, struct ts_capture **out, struct ts_e
 {
 	char ebuf[PCAP_ERRBUF_SIZE] = "";
 	*out = NULL;
-	pcap_t *p = pcap_create(iface, ebuf);
+	int rc = ts_pcap_load(err);
+	if (rc != TS_OK)
+		return rc;
+	pcap_t *p = ts_pcap.pcap_create(iface, ebuf);
 	if (p == NULL)
 		return ts_error_set(err, TS_E_FILE, "cannot open interface '%s': %s", iface, ebuf);
-	pcap_set_snaplen(p, 262144);
-	pcap_set_promisc(p, 1);
+	ts_pcap.pcap_set_snaplen(p, 262144);
+	ts_pcap.pcap_set_promisc(p, 1);
 	/* A short timeout so that a stop request is noticed on a quiet link. */
-	pcap_set_timeout(p, 200);
-	pcap_set_immediate_mode(p, 1);
-	int rc = pcap_activate(p);
+	ts_pcap.pcap_set_timeout(p, 200);
+	ts_pcap.pcap_set_immediate_mode(p, 1);
+	rc = ts_pcap.pcap_activate(p);
 	if (rc < 0) {
 		ts_error_set(err, TS_E_FILE, "cannot capture on interface '%s': %s", iface,
-		             rc == PCAP_ERROR ? pcap_geterr(p) : pcap_statustostr(rc));
-		pcap_close(p);
+		             rc == PCAP_ERROR ? ts_pcap.pcap_geterr(p) : ts_pcap.pcap_statustostr(rc));
+		ts_pcap.pcap_close(p);
 		return TS_E_FILE;
 	}
 	struct ts_capture *c = capture_new();
 	if (c == NULL) {
-		pcap_close(p);
+		ts_pcap.pcap_close(p);
 		return ts_error_set(err, TS_E_NOMEM, "out of memory");
 	}
 	c->pcap = p;
@@ -428,37 +433,47 @@ int ts_capture_open_live(const char *iface, struct ts_capture **out, struct ts_e
 int ts_capture_set_filter(struct ts_capture *c, const char *bpf, struct ts_error *err)
 {
 	struct bpf_program prog;
-	pcap_t *p = c->pcap != NULL ? c->pcap : pcap_open_dead(c->linktype, MAX_CAPLEN);
+	int rc = ts_pcap_load(err);
+	if (rc != TS_OK)
+		return rc;
+	pcap_t *p = c->pcap != NULL ? c->pcap : ts_pcap.pcap_open_dead(c->linktype, MAX_CAPLEN);
 	if (p == NULL)
 		return ts_error_set(err, TS_E_NOMEM, "out of memory");
-	int rc = pcap_compile(p, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN);
+	rc = ts_pcap.pcap_compile(p, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN);
 	if (rc != 0)
-		ts_error_set(err, TS_E_INVALID, "bad filter '%s': %s", bpf, pcap_geterr(p));
+		ts_error_set(err, TS_E_INVALID, "bad filter '%s': %s", bpf, ts_pcap.pcap_geterr(p));
 	else if (c->pcap != NULL) {
-		rc = pcap_setfilter(p, &prog);
+		rc = ts_pcap.pcap_setfilter(p, &prog);
 		if (rc != 0)
-			ts_error_set(err, TS_E_INVALID, "cannot apply filter '%s': %s", bpf, pcap_geterr(p));
-		pcap_freecode(&prog);
+			ts_error_set(err, TS_E_INVALID, "cannot apply filter '%s': %s", bpf, ts_pcap.pcap_geterr(p));
+		ts_pcap.pcap_freecode(&prog);
 	} else {
 		if (c->filtered)
-			pcap_freecode(&c->prog);
+			ts_pcap.pcap_freecode(&c->prog);
 		c->prog = prog;
 		c->filtered = true;
 	}
 	if (c->pcap == NULL)
-		pcap_close(p);
+		ts_pcap.pcap_close(p);
 	return rc != 0 ? TS_E_INVALID : TS_OK;
 }
 
 int ts_capture_linktype(const struct ts_capture *c)
 {
-	return c->pcap != NULL ? pcap_datalink(c->pcap) : c->linktype;
+	return c->pcap != NULL ? ts_pcap.pcap_datalink(c->pcap) : c->linktype;
 }
 
 const char *ts_capture_linktype_name(int linktype)
 {
-	const char *n = pcap_datalink_val_to_name(linktype);
+	if (ts_pcap_load(NULL) != TS_OK)
+		return "unknown";
+	const char *n = ts_pcap.pcap_datalink_val_to_name(linktype);
 	return n != NULL ? n : "unknown";
+}
+
+const char *ts_capture_libpcap_version(struct ts_error *err)
+{
+	return ts_pcap_load(err) == TS_OK ? ts_pcap.pcap_lib_version() : NULL;
 }
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
@@ -469,7 +484,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
 		.data = bytes,
 		.caplen = h->caplen,
 		.len = h->len,
-		.linktype = pcap_datalink(c->pcap),
+		.linktype = ts_pcap.pcap_datalink(c->pcap),
 	};
 	c->count++;
 	c->fn(c->ctx, &pkt);
@@ -478,12 +493,12 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
 static long long loop_pcap(struct ts_capture *c, struct ts_error *err)
 {
 	while (!c->stopped) {
-		int rc = pcap_dispatch(c->pcap, 256, on_packet, (u_char *)c);
+		int rc = ts_pcap.pcap_dispatch(c->pcap, 256, on_packet, (u_char *)c);
 		if (rc == PCAP_ERROR_BREAK)
 			break;
 		if (rc == PCAP_ERROR)
 			return ts_error_set(err, TS_E_FILE, "capture read failed after %lld packets: %s",
-			                    c->count, pcap_geterr(c->pcap));
+			                    c->count, ts_pcap.pcap_geterr(c->pcap));
 	}
 	return c->count;
 }
@@ -497,7 +512,7 @@ static bool passes(const struct ts_capture *c, const struct ts_capture_packet *p
 		.caplen = (bpf_u_int32)pkt->caplen,
 		.len = (bpf_u_int32)pkt->len,
 	};
-	return pcap_offline_filter(&c->prog, &h, pkt->data) != 0;
+	return ts_pcap.pcap_offline_filter(&c->prog, &h, pkt->data) != 0;
 }
 
 static long long loop_memory(struct ts_capture *c, struct ts_error *err)
@@ -532,13 +547,13 @@ void ts_capture_stop(struct ts_capture *c)
 {
 	c->stopped = 1;
 	if (c->pcap != NULL)
-		pcap_breakloop(c->pcap);
+		ts_pcap.pcap_breakloop(c->pcap);
 }
 
 unsigned long long ts_capture_dropped(struct ts_capture *c)
 {
 	struct pcap_stat st;
-	if (c->pcap == NULL || pcap_stats(c->pcap, &st) != 0)
+	if (c->pcap == NULL || ts_pcap.pcap_stats(c->pcap, &st) != 0)
 		return 0;
 	return st.ps_drop;
 }
@@ -548,11 +563,11 @@ void ts_capture_free(struct ts_capture *c)
 	if (c == NULL)
 		return;
 	if (c->pcap != NULL)
-		pcap_close(c->pcap);
+		ts_pcap.pcap_close(c->pcap);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->own);
 	if (c->filtered)
-		pcap_freecode(&c->prog);
+		ts_pcap.pcap_freecode(&c->prog);
 	free(c);
 }

@@ -1,11 +1,8 @@
 #include "tlsscope/catalog.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
-#include <libxml/HTMLparser.h>
-#include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +10,7 @@
 #include <time.h>
 
 #include "tlsscope/bytes.h"
+#include "dynlib_internal.h"
 
 #define DEFAULT_MAX_PAGES 500
 #define DEFAULT_MAX_BODY (16u << 20)
@@ -276,27 +274,29 @@ static char *resolve_url(const char *base, const char *href)
 		len--;
 	if (len == 0 || len > 8192)
 		return NULL;
+	if (ts_curl_load(NULL) != TS_OK)
+		return NULL;
 	char *h = strndup(href, len);
-	CURLU *u = curl_url();
+	CURLU *u = ts_curl.curl_url();
 	char *out = NULL, *scheme = NULL, *tmp = NULL;
 	if (h == NULL || u == NULL)
 		goto done;
-	if (base != NULL && curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+	if (base != NULL && ts_curl.curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK)
 		goto done;
 	/* A fragment alone names the base document itself. */
-	if (h[0] != '#' && curl_url_set(u, CURLUPART_URL, h, 0) != CURLUE_OK)
+	if (h[0] != '#' && ts_curl.curl_url_set(u, CURLUPART_URL, h, 0) != CURLUE_OK)
 		goto done;
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+	if (ts_curl.curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
 		goto done;
 	if (strcasecmp(scheme, "https") != 0 && strcasecmp(scheme, "http") != 0)
 		goto done;
-	curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-	if (curl_url_get(u, CURLUPART_URL, &tmp, 0) == CURLUE_OK)
+	ts_curl.curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+	if (ts_curl.curl_url_get(u, CURLUPART_URL, &tmp, 0) == CURLUE_OK)
 		out = strdup(tmp);
 done:
-	curl_free(tmp);
-	curl_free(scheme);
-	curl_url_cleanup(u);
+	ts_curl.curl_free(tmp);
+	ts_curl.curl_free(scheme);
+	ts_curl.curl_url_cleanup(u);
 	free(h);
 	return out;
 }
@@ -308,20 +308,22 @@ struct site {
 static bool site_parse(const char *url, struct site *s)
 {
 	*s = (struct site){ 0 };
-	CURLU *u = curl_url();
-	bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	          curl_url_get(u, CURLUPART_SCHEME, &s->scheme, 0) == CURLUE_OK &&
-	          curl_url_get(u, CURLUPART_HOST, &s->host, 0) == CURLUE_OK &&
-	          curl_url_get(u, CURLUPART_PORT, &s->port, CURLU_DEFAULT_PORT) == CURLUE_OK;
-	curl_url_cleanup(u);
+	if (ts_curl_load(NULL) != TS_OK)
+		return false;
+	CURLU *u = ts_curl.curl_url();
+	bool ok = u != NULL && ts_curl.curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	          ts_curl.curl_url_get(u, CURLUPART_SCHEME, &s->scheme, 0) == CURLUE_OK &&
+	          ts_curl.curl_url_get(u, CURLUPART_HOST, &s->host, 0) == CURLUE_OK &&
+	          ts_curl.curl_url_get(u, CURLUPART_PORT, &s->port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+	ts_curl.curl_url_cleanup(u);
 	return ok;
 }
 
 static void site_clear(struct site *s)
 {
-	curl_free(s->scheme);
-	curl_free(s->host);
-	curl_free(s->port);
+	ts_curl.curl_free(s->scheme);
+	ts_curl.curl_free(s->host);
+	ts_curl.curl_free(s->port);
 }
 
 bool ts_catalog_same_site(const char *a, const char *b)
@@ -510,9 +512,14 @@ static void walk_add(struct html_walk *w, const char *href, int kind)
 		w->oom = true;
 }
 
+static void xml_free(void *p)
+{
+	(*ts_xml.xmlFree)(p);
+}
+
 static char *prop(xmlNode *n, const char *name)
 {
-	return (char *)xmlGetProp(n, (const xmlChar *)name);
+	return (char *)ts_xml.xmlGetProp(n, (const xmlChar *)name);
 }
 
 /* The image a browser fetches from a srcset ("URL [Nx|Nw], ..."), for a
@@ -626,8 +633,8 @@ static void walk_add_image(struct html_walk *w, xmlNode *n)
 	else
 		walk_add(w, pick != NULL ? pick : src, TS_CATALOG_IMAGE);
 	free(pick);
-	xmlFree(src);
-	xmlFree(srcset);
+	xml_free(src);
+	xml_free(srcset);
 }
 
 /* <picture>: the first <source> of a type the browser decodes and a media
@@ -642,9 +649,9 @@ static xmlNode *picture_pick(xmlNode *n, int depth)
 		if (is_element(k, "source")) {
 			char *type = prop(k, "type"), *media = prop(k, "media"), *srcset = prop(k, "srcset");
 			bool ok = srcset != NULL && image_type_ok(type) && (media == NULL || media_matches(media));
-			xmlFree(type);
-			xmlFree(media);
-			xmlFree(srcset);
+			xml_free(type);
+			xml_free(media);
+			xml_free(srcset);
 			if (ok)
 				return k;
 		}
@@ -707,21 +714,21 @@ static void walk_element(struct html_walk *w, xmlNode *n)
 		if (pick != NULL)
 			walk_add_image(w, pick);
 	} else if (strcmp(name, "style") == 0) {
-		xmlChar *text = xmlNodeGetContent(n);
+		xmlChar *text = ts_xml.xmlNodeGetContent(n);
 		if (text != NULL &&
 		    ts_catalog_css_links((const char *)text, strlen((const char *)text), w->base, w->out,
 		                         NULL) != TS_OK)
 			w->oom = true;
-		xmlFree(text);
+		xml_free(text);
 	}
-	xmlFree(href);
-	xmlFree(rel);
-	xmlFree(as);
+	xml_free(href);
+	xml_free(rel);
+	xml_free(as);
 	char *style = prop(n, "style");
 	if (style != NULL &&
 	    ts_catalog_css_links(style, strlen(style), w->base, w->out, NULL) != TS_OK)
 		w->oom = true;
-	xmlFree(style);
+	xml_free(style);
 }
 
 static void walk(struct html_walk *w, xmlNode *n, int depth)
@@ -739,6 +746,9 @@ int ts_catalog_html_links(const char *html, size_t len, const char *base_url,
 {
 	if (len > INT32_MAX)
 		return ts_error_set(err, TS_E_NOMEM, "HTML document of %zu bytes is too large", len);
+	int rc = ts_xml_load(err);
+	if (rc != TS_OK || (rc = ts_curl_load(err)) != TS_OK)
+		return rc;
 	struct html_walk w = { .out = out, .base = base_url != NULL ? strdup(base_url) : NULL };
 	if (base_url != NULL && w.base == NULL)
 		return ts_error_set(err, TS_E_NOMEM, "out of memory");
@@ -746,15 +756,15 @@ int ts_catalog_html_links(const char *html, size_t len, const char *base_url,
 		free(w.base);
 		return TS_OK;
 	}
-	htmlDocPtr doc = htmlReadMemory(html, (int)len, base_url, NULL,
+	htmlDocPtr doc = ts_xml.htmlReadMemory(html, (int)len, base_url, NULL,
 	                                HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
 	                                HTML_PARSE_RECOVER | HTML_PARSE_NONET);
 	if (doc == NULL) {
 		free(w.base);
 		return ts_error_set(err, TS_E_MALFORMED, "libxml2 could not parse the HTML document");
 	}
-	walk(&w, xmlDocGetRootElement(doc), 0);
-	xmlFreeDoc(doc);
+	walk(&w, ts_xml.xmlDocGetRootElement(doc), 0);
+	ts_xml.xmlFreeDoc(doc);
 	free(w.base);
 	if (w.oom)
 		return ts_error_set(err, TS_E_NOMEM, "out of memory collecting links");
@@ -921,49 +931,49 @@ static bool start_job(struct crawl *c, const struct job *j)
 	x->keep_body = !j->encoded && (e->kind == TS_CATALOG_PAGE || e->kind == TS_CATALOG_STYLESHEET);
 	ts_buf_init(&x->body);
 	x->body.max = c->max_body;
-	CURL *h = x->easy = curl_easy_init();
+	CURL *h = x->easy = ts_curl.curl_easy_init();
 	if (h == NULL) {
 		free(x);
 		return false;
 	}
-	curl_easy_setopt(h, CURLOPT_URL, e->url);
-	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers[accept_class_of(e->kind)][j->encoded]);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	ts_curl.curl_easy_setopt(h, CURLOPT_URL, e->url);
+	ts_curl.curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+	ts_curl.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	ts_curl.curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	ts_curl.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	ts_curl.curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	ts_curl.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+	ts_curl.curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers[accept_class_of(e->kind)][j->encoded]);
+	ts_curl.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	ts_curl.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	ts_curl.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	ts_curl.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS));
+	ts_curl.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 	                 (long)(cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS));
-	curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	ts_curl.curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
 	/* The browser-encoded fetch counts the body as it travels: compressed,
 	 * and with its chunked framing, which the observer sees too. */
 	if (j->encoded)
-		curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 0L);
+		ts_curl.curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 0L);
 	long version = CURL_HTTP_VERSION_2TLS;
 	if (cfg->http_version == 11)
 		version = CURL_HTTP_VERSION_1_1;
 	else if (cfg->http_version == 2)
 		version = CURL_HTTP_VERSION_2_0;
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, version);
-	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	ts_curl.curl_easy_setopt(h, CURLOPT_HTTP_VERSION, version);
+	ts_curl.curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (cfg->ca_file != NULL)
-		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
+		ts_curl.curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
 	if (cfg->ca_dir != NULL)
-		curl_easy_setopt(h, CURLOPT_CAPATH, cfg->ca_dir);
+		ts_curl.curl_easy_setopt(h, CURLOPT_CAPATH, cfg->ca_dir);
 	if (cfg->insecure_noverifycert) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+		ts_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		ts_curl.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (c->resolve != NULL)
-		curl_easy_setopt(h, CURLOPT_RESOLVE, c->resolve);
-	if (curl_multi_add_handle(c->multi, h) != CURLM_OK) {
-		curl_easy_cleanup(h);
+		ts_curl.curl_easy_setopt(h, CURLOPT_RESOLVE, c->resolve);
+	if (ts_curl.curl_multi_add_handle(c->multi, h) != CURLM_OK) {
+		ts_curl.curl_easy_cleanup(h);
 		free(x);
 		return false;
 	}
@@ -1045,12 +1055,12 @@ static void finish(struct crawl *c, struct xfer *x, CURLcode result)
 	struct ts_catalog_fetch *f = x->encoded ? &e->encoded : &e->identity;
 	long status = 0, version = 0, header_size = 0;
 	char *ctype = NULL, *redirect = NULL, *ip = NULL;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &header_size);
-	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
-	curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &redirect);
-	curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
-	curl_easy_getinfo(h, CURLINFO_PRIMARY_IP, &ip);
+	ts_curl.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	ts_curl.curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &header_size);
+	ts_curl.curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
+	ts_curl.curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &redirect);
+	ts_curl.curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+	ts_curl.curl_easy_getinfo(h, CURLINFO_PRIMARY_IP, &ip);
 	f->done = true;
 	f->status = result == CURLE_OK ? status : 0;
 	f->header_bytes = header_size > 0 ? (uint64_t)header_size : 0;
@@ -1063,7 +1073,7 @@ static void finish(struct crawl *c, struct xfer *x, CURLcode result)
 		if (x->too_big)
 			snprintf(msg, sizeof msg, "body larger than the %zu-byte limit", c->max_body);
 		else
-			snprintf(msg, sizeof msg, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(result));
+			snprintf(msg, sizeof msg, "%s", x->errbuf[0] ? x->errbuf : ts_curl.curl_easy_strerror(result));
 		f->error = strdup(msg);
 		if (x->entry == 0 && !x->encoded) {
 			c->start_code = (int)result;
@@ -1088,8 +1098,8 @@ static void finish(struct crawl *c, struct xfer *x, CURLcode result)
 	for (size_t i = 0; i < MAX_PARALLEL; i++)
 		if (c->active[i] == x)
 			c->active[i] = NULL;
-	curl_multi_remove_handle(c->multi, h);
-	curl_easy_cleanup(h);
+	ts_curl.curl_multi_remove_handle(c->multi, h);
+	ts_curl.curl_easy_cleanup(h);
 	ts_buf_clear(&x->body);
 	free(x->content_encoding);
 	free(x);
@@ -1108,8 +1118,8 @@ static struct curl_slist *build_headers(enum accept_class ac, bool encoded)
 		encoded ? "Accept-Encoding: " BROWSER_ENCODING : "Accept-Encoding: identity",
 	};
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-		if ((t = curl_slist_append(l, lines[i])) == NULL) {
-			curl_slist_free_all(l);
+		if ((t = ts_curl.curl_slist_append(l, lines[i])) == NULL) {
+			ts_curl.curl_slist_free_all(l);
 			return NULL;
 		}
 		l = t;
@@ -1144,6 +1154,11 @@ static char *utc_now(void)
 	return strdup(buf);
 }
 
+const char *ts_catalog_libcurl_version(struct ts_error *err)
+{
+	return ts_curl_load(err) == TS_OK ? ts_curl.curl_version() : NULL;
+}
+
 int ts_catalog_crawl(const struct ts_catalog_config *cfg, struct ts_catalog **out,
                      struct ts_error *err)
 {
@@ -1151,6 +1166,9 @@ int ts_catalog_crawl(const struct ts_catalog_config *cfg, struct ts_catalog **ou
 	if (cfg->url == NULL || strncasecmp(cfg->url, "https://", 8) != 0)
 		return ts_error_set(err, TS_E_INVALID, "wanted an https:// URL, got '%s'",
 		                    cfg->url != NULL ? cfg->url : "");
+	int rc = ts_curl_load(err);
+	if (rc != TS_OK || (rc = ts_xml_load(err)) != TS_OK)
+		return rc;
 	char *start = resolve_url(NULL, cfg->url);
 	struct site site;
 	if (start == NULL || !site_parse(start, &site)) {
@@ -1167,7 +1185,6 @@ int ts_catalog_crawl(const struct ts_catalog_config *cfg, struct ts_catalog **ou
 	int parallel = cfg->parallel > 0 ? cfg->parallel : DEFAULT_PARALLEL;
 	if (parallel > MAX_PARALLEL)
 		parallel = MAX_PARALLEL;
-	int rc = TS_OK;
 	if (cat == NULL) {
 		rc = ts_error_set(err, TS_E_NOMEM, "out of memory");
 		goto done;
@@ -1182,7 +1199,7 @@ int ts_catalog_crawl(const struct ts_catalog_config *cfg, struct ts_catalog **ou
 	cat->user_agent = strdup(UA);
 	cat->accept_encoding = strdup(BROWSER_ENCODING);
 	for (size_t i = 0; i < cfg->n_resolve; i++) {
-		struct curl_slist *t = curl_slist_append(c.resolve, cfg->resolve[i]);
+		struct curl_slist *t = ts_curl.curl_slist_append(c.resolve, cfg->resolve[i]);
 		if (t == NULL)
 			c.oom = true;
 		else
@@ -1192,14 +1209,14 @@ int ts_catalog_crawl(const struct ts_catalog_config *cfg, struct ts_catalog **ou
 		for (int enc = 0; enc < 2; enc++)
 			if ((c.headers[a][enc] = build_headers((enum accept_class)a, enc)) == NULL)
 				c.oom = true;
-	c.multi = curl_multi_init();
+	c.multi = ts_curl.curl_multi_init();
 	if (c.multi == NULL || c.oom || cat->start_url == NULL || cat->host == NULL ||
 	    cat->created == NULL || cat->user_agent == NULL || cat->accept_encoding == NULL) {
 		rc = ts_error_set(err, TS_E_NOMEM, "out of memory setting up the crawl");
 		goto done;
 	}
-	curl_multi_setopt(c.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)parallel);
-	curl_multi_setopt(c.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
+	ts_curl.curl_multi_setopt(c.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)parallel);
+	ts_curl.curl_multi_setopt(c.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
 	crawl_add(&c, start, TS_CATALOG_PAGE);
 	while (!c.oom && (c.next_job < c.n_jobs || c.running > 0)) {
 		while (c.running < (size_t)parallel && c.next_job < c.n_jobs) {
@@ -1210,18 +1227,18 @@ int ts_catalog_crawl(const struct ts_catalog_config *cfg, struct ts_catalog **ou
 			c.next_job++;
 		}
 		int still = 0;
-		if (curl_multi_perform(c.multi, &still) != CURLM_OK) {
+		if (ts_curl.curl_multi_perform(c.multi, &still) != CURLM_OK) {
 			rc = ts_error_set(err, TS_E_INTERNAL, "libcurl's multi interface failed");
 			break;
 		}
 		CURLMsg *msg;
 		int left;
 		bool finished = false;
-		while ((msg = curl_multi_info_read(c.multi, &left)) != NULL) {
+		while ((msg = ts_curl.curl_multi_info_read(c.multi, &left)) != NULL) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			struct xfer *x = NULL;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			ts_curl.curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			/* The URL string stays put when the entries array moves. */
 			const char *url = cat->entries[x->entry].url;
 			finish(&c, x, msg->data.result);
@@ -1236,7 +1253,7 @@ int ts_catalog_crawl(const struct ts_catalog_config *cfg, struct ts_catalog **ou
 			}
 		}
 		if (!finished && still > 0)
-			curl_multi_poll(c.multi, NULL, 0, 1000, NULL);
+			ts_curl.curl_multi_poll(c.multi, NULL, 0, 1000, NULL);
 	}
 	if (rc == TS_OK && c.oom)
 		rc = ts_error_set(err, TS_E_NOMEM, "out of memory during the crawl");
@@ -1251,18 +1268,18 @@ done:
 			struct xfer *x = c.active[i];
 			if (x == NULL)
 				continue;
-			curl_multi_remove_handle(c.multi, x->easy);
-			curl_easy_cleanup(x->easy);
+			ts_curl.curl_multi_remove_handle(c.multi, x->easy);
+			ts_curl.curl_easy_cleanup(x->easy);
 			ts_buf_clear(&x->body);
 			free(x->content_encoding);
 			free(x);
 		}
-		curl_multi_cleanup(c.multi);
+		ts_curl.curl_multi_cleanup(c.multi);
 	}
 	for (int a = 0; a < ACCEPT_CLASSES; a++)
 		for (int enc = 0; enc < 2; enc++)
-			curl_slist_free_all(c.headers[a][enc]);
-	curl_slist_free_all(c.resolve);
+			ts_curl.curl_slist_free_all(c.headers[a][enc]);
+	ts_curl.curl_slist_free_all(c.resolve);
 	free(c.jobs);
 	site_clear(&site);
 	free(start);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -470,25 +471,34 @@ static bool is_hash_name(const char *n)
 	return true;
 }
 
+/* Whether dir has certificates under subject-hash names (c_rehash). */
+static bool dir_is_hashed(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return false;
+	bool hashed = false;
+	struct dirent *e;
+	for (int seen = 0; !hashed && seen < MAX_DIR_ENTRIES && (e = readdir(d)) != NULL; seen++)
+		hashed = is_hash_name(e->d_name);
+	closedir(d);
+	return hashed;
+}
+
 /* An OpenSSL hashed directory (c_rehash, /etc/ssl/certs) is searched lazily
  * by OpenSSL; any other directory (like one made by `cert ca --dir`) has every
  * certificate of every file loaded. */
 static int add_dir_to_store(X509_STORE *store, const char *dir, struct ts_error *err)
 {
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return ts_error_errno(err, TS_E_FILE, errno, "cannot read CA directory '%s'", dir);
-	bool hashed = false;
-	struct dirent *e;
-	for (int seen = 0; !hashed && seen < MAX_DIR_ENTRIES && (e = readdir(d)) != NULL; seen++)
-		hashed = is_hash_name(e->d_name);
-	if (hashed) {
-		closedir(d);
+	if (dir_is_hashed(dir)) {
 		if (X509_STORE_load_path(store, dir) != 1)
 			return ts_error_openssl(err, TS_E_FILE, "cannot use CA directory '%s'", dir);
 		return TS_OK;
 	}
-	rewinddir(d);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return ts_error_errno(err, TS_E_FILE, errno, "cannot read CA directory '%s'", dir);
+	struct dirent *e;
 	int added = 0, seen = 0;
 	while ((e = readdir(d)) != NULL && seen < MAX_DIR_ENTRIES) {
 		if (e->d_name[0] == '.')
@@ -510,6 +520,41 @@ static int add_dir_to_store(X509_STORE *store, const char *dir, struct ts_error 
 	return TS_OK;
 }
 
+/* Whether two paths name the same file (through links). */
+static bool same_file(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+	return realpath(a, ra) != NULL && realpath(b, rb) != NULL && strcmp(ra, rb) == 0;
+}
+
+/* The system store, as OpenSSL's default paths: a bundle file
+ * ($SSL_CERT_FILE) and a directory ($SSL_CERT_DIR).  The bundle is decoded
+ * whole (150 certificates on Debian: some 40 ms every run); the directory
+ * holds the same certificates under subject-hash names, read one at a time
+ * when a chain needs an issuer.  So the default bundle is left out when the
+ * default directory is used and hashed, as Debian's /etc/ssl/certs is. */
+static int add_system_store(X509_STORE *store, struct ts_error *err)
+{
+	const char *file = getenv(X509_get_default_cert_file_env());
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+	bool default_file = file == NULL || same_file(file, X509_get_default_cert_file());
+	bool default_dir = dir == NULL || same_file(dir, X509_get_default_cert_dir());
+	if (default_file && default_dir && dir_is_hashed(X509_get_default_cert_dir()))
+		file = NULL;
+	else if (file == NULL)
+		file = X509_get_default_cert_file();
+	X509_LOOKUP *hashed = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+	if (hashed == NULL || X509_LOOKUP_add_dir(hashed, NULL, X509_FILETYPE_DEFAULT) != 1)
+		return ts_error_openssl(err, TS_E_FILE, "cannot load the system trust store");
+	if (file != NULL) {
+		X509_LOOKUP *bundle = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+		if (bundle == NULL)
+			return ts_error_openssl(err, TS_E_FILE, "cannot load the system trust store");
+		X509_LOOKUP_load_file(bundle, file, X509_FILETYPE_PEM);   /* none is no error, as in OpenSSL */
+	}
+	return TS_OK;
+}
+
 int ts_trust_new(const char *ca_path, struct ts_trust **out, struct ts_error *err)
 {
 	*out = NULL;
@@ -520,8 +565,7 @@ int ts_trust_new(const char *ca_path, struct ts_trust **out, struct ts_error *er
 	}
 	int rc = TS_OK;
 	if (ca_path == NULL) {
-		if (X509_STORE_set_default_paths(t->store) != 1)
-			rc = ts_error_openssl(err, TS_E_FILE, "cannot load the system trust store");
+		rc = add_system_store(t->store, err);
 	} else {
 		struct stat st;
 		if (stat(ca_path, &st) != 0) {

@@ -1071,11 +1071,17 @@ static void read_hsts(struct scan_target *t, struct ts_conn *c)
 }
 
 /* TLS 1.3 tickets come after the handshake, and a STARTTLS server then
- * waits for the client: read what came, waiting at most a second. */
-static void read_tickets(struct scan_target *t, struct ts_conn *c, int fd)
+ * waits for the client: read what comes.  They follow the server's last
+ * flight at once, so they are due about one round trip after our Finished:
+ * wait twice the handshake's time (two round trips or more), and at most a
+ * second, not a fixed second a server without tickets would cost. */
+static void read_tickets(struct scan_target *t, struct ts_conn *c, int fd, uint64_t handshake_ms)
 {
 	char buf[512];
-	int wait_ms = t->opt->timeout_ms < 1000 ? t->opt->timeout_ms : 1000;
+	uint64_t wait = 2 * handshake_ms + 50;
+	int wait_ms = wait < 1000 ? (int)wait : 1000;
+	if (t->opt->timeout_ms < wait_ms)
+		wait_ms = t->opt->timeout_ms;
 	ts_conn_set_nonblocking(c, true);
 	for (int i = 0; i < 16 && !ts_conn_ticket_offered(c); i++) {
 		ssize_t n = ts_conn_read(c, buf, sizeof buf);
@@ -1129,13 +1135,15 @@ static void task_conn(struct scan_target *t, int arg)
 	int fd;
 	struct ts_conn *c = conn_open(t, cfg, &fd);
 	bool ok = false, tls13 = false;
+	uint64_t start = ts_monotonic_ns();
 	if (c != NULL && (ok = conn_handshake(t, c, "complete handshake"))) {
+		uint64_t handshake_ms = (ts_monotonic_ns() - start) / 1000000u;
 		keep_conn_cert(t, c);
 		tls13 = strcmp(ts_conn_protocol(c), "TLSv1.3") == 0;
 		if (http)
 			read_hsts(t, c);
 		else if (tls13)
-			read_tickets(t, c, fd);
+			read_tickets(t, c, fd, handshake_ms);
 	}
 	if (c != NULL)
 		conn_close(t, c, fd);

@@ -1,11 +1,13 @@
 /* The ClientHello builder: any version from SSLv2 to TLS 1.3, any lists. */
 #include "tlsscope/wire.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "tlsscope/registry.h"
 
@@ -42,10 +44,19 @@ static const uint32_t ssl2_default_specs[] = {
 	0x010080, 0x020080, 0x030080, 0x040080, 0x050080, 0x060040, 0x0700c0,
 };
 
+/* From the kernel: OpenSSL's generator would be set up afresh in every
+ * thread that builds a hello (the scanner's are short-lived). */
 static int random_bytes(uint8_t *p, size_t n, struct ts_error *err)
 {
-	if (RAND_bytes(p, (int)n) != 1)
-		return ts_error_openssl(err, TS_E_INTERNAL, "random bytes");
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
+		if (got < 0 && errno != EINTR)
+			return ts_error_errno(err, TS_E_INTERNAL, errno, "random bytes");
+		if (got > 0) {
+			p += got;
+			n -= (size_t)got;
+		}
+	}
 	return 0;
 }
 
@@ -110,7 +121,7 @@ int ts_build_mlkem768_x25519_share(struct ts_buf *out, struct ts_error *err)
 	return ec_share(out, "X25519", NULL, err);
 }
 
-static int key_share(struct ts_buf *out, uint16_t group, struct ts_error *err)
+static int new_key_share(struct ts_buf *out, uint16_t group, struct ts_error *err)
 {
 	uint8_t ek[MLKEM768_EK_LEN];
 	switch (group) {
@@ -136,6 +147,45 @@ static int key_share(struct ts_buf *out, uint16_t group, struct ts_error *err)
 		                    "secp384r1, secp521r1, MLKEM768, SecP256r1MLKEM768, X25519MLKEM768 can)",
 		                    ts_group_name(group));
 	}
+}
+
+/* A hello's key share is a public key whose private half is thrown away, as
+ * the handshake is never completed: one per group serves every hello of the
+ * process as well as a fresh one, and saves a key generation per hello. */
+static struct {
+	uint16_t group;
+	size_t len;
+	uint8_t key[MLKEM768_EK_LEN + 65];   /* the largest: SecP256r1MLKEM768 */
+} shares[8];
+static size_t n_shares;
+static pthread_mutex_t shares_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int key_share(struct ts_buf *out, uint16_t group, struct ts_error *err)
+{
+	pthread_mutex_lock(&shares_lock);
+	size_t i = 0;
+	while (i < n_shares && shares[i].group != group)
+		i++;
+	int rc = TS_OK;
+	if (i == n_shares) {
+		struct ts_buf fresh;
+		ts_buf_init(&fresh);
+		rc = new_key_share(&fresh, group, err);
+		if (rc == TS_OK && !fresh.oom && fresh.len <= sizeof shares[i].key &&
+		    i < sizeof shares / sizeof shares[0]) {
+			shares[i].group = group;
+			shares[i].len = fresh.len;
+			memcpy(shares[i].key, fresh.data, fresh.len);
+			n_shares++;
+		} else if (rc == TS_OK) {
+			rc = ts_error_set(err, TS_E_NOMEM, "no room for a %s key share", ts_group_name(group));
+		}
+		ts_buf_clear(&fresh);
+	}
+	if (rc == TS_OK)
+		ts_buf_put(out, shares[i].key, shares[i].len);
+	pthread_mutex_unlock(&shares_lock);
+	return rc;
 }
 
 static bool has_ecc_suite(const uint16_t *s, size_t n)
@@ -399,9 +449,11 @@ int ts_build_client_hello(const struct ts_hello_spec *sp, struct ts_buf *out, st
 			if (sp->extra[i].type == TS_EXT_PRE_SHARED_KEY)
 				psk = &sp->extra[i];
 		size_t final = h.len + (psk != NULL ? 4u + psk->len : 0u);
-		if (!sp->no_padding && final >= 256 && final <= 511) {
+		/* an empty block is left out below: the hello is then 2 bytes shorter */
+		size_t sent = final == mext + 2 ? mext : final;
+		if (!sp->no_padding && sent >= 256 && sent <= 511) {
 			/* RFC 7685: some servers hang on hellos of 256..511 bytes. */
-			size_t pad = 512 - final >= 4 ? 512 - final - 4 : 0;
+			size_t pad = final + 4 >= 512 ? 0 : 512 - final - 4;
 			ts_buf_put_u16(&h, TS_EXT_PADDING);
 			ts_buf_put_u16(&h, (uint16_t)pad);
 			ts_buf_put_zeros(&h, pad);

@@ -1,5 +1,4 @@
 /* tlsscope catalog URL: crawl a site and record the size of every page and sub-resource. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -136,10 +135,6 @@ int cmd_catalog(int argc, char **argv)
 		cfg.progress = on_progress;
 	}
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		cli_error("catalog", "libcurl failed to initialise");
-		return CLI_UNREACHABLE;
-	}
 	struct ts_catalog *cat = NULL;
 	struct ts_error err = { 0 };
 	int rc = ts_catalog_crawl(&cfg, &cat, &err);
@@ -147,7 +142,6 @@ int cmd_catalog(int argc, char **argv)
 		ts_report_catalog_progress(NULL);
 	if (rc != TS_OK) {
 		cli_error("catalog", "%s", err.msg);
-		curl_global_cleanup();
 		return cli_exit_code(rc);
 	}
 	int exit_code = CLI_OK;
@@ -172,6 +166,5 @@ int cmd_catalog(int argc, char **argv)
 	ts_report_init(&r, out_path != NULL ? stdout : stderr, false);
 	ts_report_catalog_summary(&r, cat);
 	ts_catalog_free(cat);
-	curl_global_cleanup();
 	return exit_code;
 }

@@ -43,6 +43,9 @@ int ts_capture_set_filter(struct ts_capture *c, const char *bpf, struct ts_error
 /* The capture's link type (DLT_*) and whether the decoder supports it. */
 int ts_capture_linktype(const struct ts_capture *c);
 const char *ts_capture_linktype_name(int linktype);
+/* libpcap's version string, or NULL with err set when it cannot be loaded
+ * (libpcap is opened on first use, not when the program starts). */
+const char *ts_capture_libpcap_version(struct ts_error *err);
 
 /* Reads packets until the end of the file, an error, or ts_capture_stop.
  * Returns the number of packets read (>= 0), or TS_E_FILE when the file is

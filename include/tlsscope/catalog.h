@@ -127,6 +127,10 @@ struct ts_catalog_config {
 	void *progress_arg;
 };
 
+/* libcurl's version string, or NULL with err set when it cannot be loaded
+ * (libcurl and libxml2 are opened on first use, not when the program starts). */
+const char *ts_catalog_libcurl_version(struct ts_error *err);
+
 /* Crawls the site at cfg->url into a new catalog (*out, owned by the caller).
  * Fails only when the start URL cannot be fetched at all (TS_E_RESOLVE,
  * TS_E_CONNECT, TS_E_TIMEOUT, TS_E_VERIFY, TS_E_TLS) or on bad arguments;

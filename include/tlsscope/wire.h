@@ -474,7 +474,7 @@ struct ts_hello_spec {
  * CLIENT-HELLO) to out.  Key shares get fresh keys from OpenSSL (the private
  * keys are thrown away: the scanner reads the answer, it does not finish the
  * handshake).  Padding (RFC 7685) keeps the handshake message out of
- * 256..511 bytes unless no_padding.  Returns 0 or TS_E_INVALID / TS_E_NOMEM. */
+ * 256..511 bytes unless no_padding or no_extensions.  Returns 0 or TS_E_INVALID / TS_E_NOMEM. */
 int ts_build_client_hello(const struct ts_hello_spec *spec, struct ts_buf *out,
                           struct ts_error *err);
 /* The SSLv2-format CLIENT-HELLO (also used by ts_build_client_hello for TS_SSL2;

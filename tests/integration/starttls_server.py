@@ -12,7 +12,7 @@ certificate.  Modes make it misbehave the ways real servers (and attackers) do:
   stall         goes silent where the client waits for the capabilities
   huge-greeting a first message of about 100 kB
 
-Usage: starttls_server.py CERT KEY PORTFILE PROTO:MODE...
+Usage: [TS_NO_TICKETS=1] starttls_server.py CERT KEY PORTFILE PROTO:MODE...
 Listens on 127.0.0.1, one free port for each PROTO:MODE, writes "PROTO MODE PORT"
 lines to PORTFILE once all listen, and serves each connection in a thread until
 it is killed.
@@ -488,6 +488,8 @@ def main():
     cert, key, portfile = sys.argv[1:4]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    if os.environ.get("TS_NO_TICKETS"):
+        ctx.num_tickets = 0    # TLS 1.3 without session tickets
     lines = ["%s %s %d\n" % (proto, mode, listen((proto, mode), ctx)) for proto, mode in specs]
     with open(portfile + ".tmp", "w") as f:
         f.writelines(lines)

@@ -113,6 +113,23 @@ expect "valid chain: trusted" 0
 expect_out "valid chain: verdict" "verdict \.+ trusted"
 v "$T/www.chain.pem" --ca "$T/root" --name www.example.test
 expect "a CA directory as trust store" 0
+
+# The system store without --ca: OpenSSL's default directory, read by subject
+# hash when a chain needs an issuer (its bundle of the same roots is not
+# decoded); SSL_CERT_DIR and SSL_CERT_FILE move it, as in OpenSSL.
+sys_verify() { run env -u SSL_CERT_FILE -u SSL_CERT_DIR "$@" "$TLSSCOPE" cert verify "$T/www.chain.pem" --name www.example.test; }
+sys_verify
+expect "system store: the test root is not in it" 1 "issuer 'CN=Test Root' is not a trusted certificate authority"
+mkdir -p "$T/hashed" && cp "$T/root/ca.pem" "$T/hashed/root.pem" && openssl rehash "$T/hashed" 2>/dev/null
+sys_verify SSL_CERT_DIR="$T/hashed"
+expect "system store: SSL_CERT_DIR names a hashed directory with the root" 0
+sys_verify SSL_CERT_FILE="$T/root/ca.pem"
+expect "system store: SSL_CERT_FILE names a bundle with the root" 0
+# a root of Debian's ca-certificates is found through the hashed directory:
+# the chain gets as far as the purpose check (roots carry no serverAuth)
+run env -u SSL_CERT_FILE -u SSL_CERT_DIR "$TLSSCOPE" cert verify /etc/ssl/certs/ISRG_Root_X1.pem \
+	--insecure-noverifyname
+expect "system store: ISRG Root X1 is found in /etc/ssl/certs" 1 "is not for a TLS server"
 v "$T/expired.pem" --ca "$T/root/ca.pem" --name www.example.test
 expect "expired" 1 "^tlsscope cert verify: certificate for 'www.example.test' expired on 2025-01-01 00:00:00 UTC$"
 v "$T/future.pem" --ca "$T/root/ca.pem" --name www.example.test

@@ -119,4 +119,21 @@ same "gnutls-serv unsafe: the findings say so" unsafe.json \
 run "$TLSSCOPE" scan --ca ca/ca.pem "127.0.0.1:$p8"
 expect_out "gnutls-serv unsafe: text names the CVE" 'client renegotiation \.+ allowed, without RFC 5746 \(CVE-2009-3555\)'
 
+# --- STARTTLS and TLS 1.3 tickets: after the handshake the server waits for
+# the client, so the scan reads the tickets that come (twice the handshake's
+# time); one server sends them, one sends none
+python3 "$TS_ROOT/tests/integration/starttls_server.py" rsa.pem rsa.key ports-t imap:good &
+track $!
+TS_NO_TICKETS=1 python3 "$TS_ROOT/tests/integration/starttls_server.py" rsa.pem rsa.key \
+	ports-n imap:good &
+track $!
+for _ in $(seq 200); do [ -s ports-t ] && [ -s ports-n ] && break; sleep 0.05; done
+B13='[.protocols.tls1_3,.behaviour.resumption,.behaviour.early_data,(.notes|length)]'
+check "STARTTLS with tickets: scan" scan imap_t "$(awk '{print $3}' ports-t)" --starttls imap
+same "STARTTLS with tickets: TLS 1.3 resumed, no 0-RTT, no note" imap_t.json "$B13" \
+	'[true,true,false,0]'
+check "STARTTLS without tickets: scan" scan imap_n "$(awk '{print $3}' ports-n)" --starttls imap
+same "STARTTLS without tickets: TLS 1.3 not resumed, no 0-RTT, no note" imap_n.json "$B13" \
+	'[true,false,false,0]'
+
 echo "1..$TS_N"
