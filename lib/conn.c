@@ -807,7 +807,8 @@ static SSL_CTX *client_ctx(struct ts_config *cfg, struct ts_error *err)
 		ts_error_openssl(err, TS_E_NOMEM, "cannot set ALPN");
 		goto fail;
 	}
-	if (cfg->nkp > 0 && use_keypair_ctx(ctx, &cfg->kp[0], err) < 0)
+	/* a client presents the last keypair given: a later one replaces it */
+	if (cfg->nkp > 0 && use_keypair_ctx(ctx, &cfg->kp[cfg->nkp - 1], err) < 0)
 		goto fail;
 	/* The callback sees every session, so tickets are noticed even when
 	 * resumption is off; OpenSSL's own store is never used. */
@@ -1235,6 +1236,12 @@ static int ssl_failure(struct ts_conn *c, int ret)
 	} else if (during && c->is_server && reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
 		ERR_clear_error();
 		rc = ts_error_set(&c->err, TS_E_VERIFY, "the client sent no certificate, and this server requires one");
+	} else if (during && !c->is_server && reason == SSL_R_DH_KEY_TOO_SMALL) {
+		ERR_clear_error();
+		static const int dh_bits[] = { 0, 1024, 2048, 3072, 7680, 15360 };  /* by security level */
+		rc = ts_error_set(&c->err, TS_E_TLS,
+		                  "%s chose a Diffie-Hellman group that is too weak (at least %d bits required)",
+		                  c->peer, dh_bits[c->cfg->seclevel]);
 	} else if (during) {
 		rc = ts_error_openssl(&c->err, TS_E_TLS, "TLS handshake with %s failed", c->peer);
 	} else {

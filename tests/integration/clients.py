@@ -60,30 +60,45 @@ async def load(port, ca, name, n, size):
     return 0
 
 
-async def hold_one(port, ctx, name, ready):
-    r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=name)
-    w.write(b"hello\n")
-    await w.drain()
-    line = await r.readline()
-    assert line == b"hello\n"
-    ready.release()
+def hold_one(port, ctx, name, ready, results, i):
+    # Blocking sockets with suppress_ragged_eofs=False: recv() returns b""
+    # only for close_notify, and raises SSLEOFError for an end without it
+    # (asyncio's streams cannot tell the two apart).
+    import socket
     try:
-        rest = await asyncio.wait_for(r.read(), 60)
-        return rest == b""
-    except (ssl.SSLError, ConnectionError, asyncio.IncompleteReadError):
-        return False
+        raw = socket.create_connection(("127.0.0.1", port))
+        s = ctx.wrap_socket(raw, server_hostname=name, suppress_ragged_eofs=False)
+        s.settimeout(60)
+        s.sendall(b"hello\n")
+        line = b""
+        while not line.endswith(b"\n"):
+            line += s.recv(100)
+        assert line == b"hello\n"
+    finally:
+        ready.release()
+    try:
+        results[i] = s.recv(100) == b""
+    except (ssl.SSLError, OSError):
+        results[i] = False
+    s.close()
 
 
-async def hold(port, ca, name, n, readyfile):
+def hold(port, ca, name, n, readyfile):
+    import threading
     ctx = context(ca)
-    ready = asyncio.Semaphore(0)
-    tasks = [asyncio.create_task(hold_one(port, ctx, name, ready)) for _ in range(n)]
+    ready = threading.Semaphore(0)
+    results = [False] * n
+    threads = [threading.Thread(target=hold_one, args=(port, ctx, name, ready, results, i))
+               for i in range(n)]
+    for t in threads:
+        t.start()
     for _ in range(n):
-        await ready.acquire()
+        ready.acquire()
     with open(readyfile, "w") as f:
         f.write("ready\n")
-    res = await asyncio.gather(*tasks, return_exceptions=True)
-    print("closed %d" % sum(1 for r in res if r is True))
+    for t in threads:
+        t.join()
+    print("closed %d" % sum(results))
     return 0
 
 
@@ -111,4 +126,4 @@ if __name__ == "__main__":
     mode, port, ca, name, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
     if mode == "load":
         sys.exit(asyncio.run(load(port, ca, name, n, int(sys.argv[6]))))
-    sys.exit(asyncio.run(hold(port, ca, name, n, sys.argv[6])))
+    sys.exit(hold(port, ca, name, n, sys.argv[6]))

@@ -66,11 +66,23 @@ expect_out "cert show gives the key" "key \.+ EC P-256 \(256 bits\)"
 expect_out "cert show gives the fingerprint" "sha256 \.+ [0-9a-f]{64}"
 want_fp=$(openssl x509 -in "$T/www.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
 expect_out "the fingerprint is openssl's" "sha256 \.+ $want_fp"
+expect_out "cert show gives the subject" "^subject \.+ CN=www\.example\.test$"
+expect_out "cert show gives the issuer" "^issuer \.+ CN=Test Intermediate$"
+expect_out "cert show gives the start of validity" "^valid from \.+ 20[0-9-]+ [0-9:]+ UTC$"
+expect_out "cert show gives the signature algorithm" "^signature \.+ ecdsa-with-SHA256$"
+expect_out "cert show gives the CA flag of the leaf" "^CA \.+ no$"
+expect_out "cert show gives the CA flag of the intermediate" "^CA \.+ yes$"
+run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/short" --key ec:P-384 --days 10 short.example.test
+expect "cert issue --days 10 --key ec:P-384" 0
+expect_out "it is valid for 10 days (from an hour ago)" "^valid until \.+ .* \(9 days left\)$"
+expect_out "its key is EC P-384" "^key \.+ EC P-384 \(384 bits\)$"
 
 run "$TLSSCOPE" cert show --json "$T/www.chain.pem"
 expect "cert show --json" 0
 check "cert show --json is JSON lines" json_ok
 check "cert show --json has one line per certificate" test "$(wc -l <<<"$OUT")" = 2
+check "cert show --json has exactly the fields docs/json.md lists" \
+	python3 "$TS_ROOT/tests/integration/json_doc.py" "cert show" 0 < <(head -n 1 <<<"$OUT")
 check "cert show --json has the documented fields" python3 -c '
 import json, sys
 lines = [json.loads(l) for l in sys.argv[1].splitlines()]
@@ -179,6 +191,8 @@ expect "--insecure-noverifyname accepts a wrong name" 0 "warning: --insecure-nov
 v "$T/www.chain.pem" --ca "$T/root/ca.pem" --name a.example.test --json
 expect "cert verify --json, not trusted" 1
 check "cert verify --json is JSON" json_ok
+check "cert verify --json has exactly the fields docs/json.md lists" \
+	python3 "$TS_ROOT/tests/integration/json_doc.py" "cert verify" 0 <<<"$OUT"
 check "cert verify --json has the verdict and the chain" python3 -c '
 import json, sys
 o = json.loads(sys.argv[1])

@@ -33,4 +33,25 @@ expect "an unknown command is a usage error" 2 "unknown command 'no-such-command
 
 run "$TLSSCOPE" version extra
 expect "version takes no arguments" 2 "takes no arguments"
+# Documentation: the man page names every option each of these commands
+# lists in its --help, and the README's set-up is the two commands.
+MAN="$TS_ROOT/docs/tlsscope.1"
+for cmd in "cert ca" "cert intermediate" "cert issue" "cert show" "cert verify" connect serve; do
+	# shellcheck disable=SC2086
+	opts=$("$TLSSCOPE" $cmd --help | grep -oE -- '(^|[ ,[(])--[a-z0-9][a-z0-9.-]*' | grep -oE -- '--.*' | sort -u)
+	missing=()
+	for o in $opts; do
+		[ "$o" = --help ] || grep -qF -- "$(sed 's/-/\\-/g' <<<"$o")" "$MAN" || missing+=("$o")
+	done
+	check "the man page documents every option of '$cmd' ($(wc -w <<<"$opts") in --help)" \
+		[ -n "$opts" -a ${#missing[@]} -eq 0 ]
+	[ ${#missing[@]} -eq 0 ] || diag "missing from docs/tlsscope.1: ${missing[*]}"
+done
+check "the README's set-up is exactly 'make demo' and 'make check'" python3 -c '
+import re, sys
+text = open(sys.argv[1]).read()
+block = re.search(r"## Set-up[^\n]*\n+```sh\n(.*?)```", text, re.S).group(1)
+cmds = [l.split("#")[0].strip() for l in block.splitlines() if l.split("#")[0].strip()]
+assert cmds == ["make demo", "make check"], cmds
+' "$TS_ROOT/README.md"
 echo "1..$TS_N"

@@ -127,6 +127,11 @@ connect "${CA[@]}" --name other.test --insecure-noverifyname "127.0.0.1:$M"
 expect "--insecure-noverifyname accepts a wrong name" 0 "warning: --insecure-noverifyname"
 connect --name good.test "127.0.0.1:$M"
 expect "the system trust store does not know the test CA" 1 "no chain to a trusted root"
+# OpenSSL's default paths are the system store: SSL_CERT_FILE moves them
+run env SSL_CERT_FILE="$D/ca/ca.pem" "$TLSSCOPE" connect --timeout 5 --name good.test "127.0.0.1:$M"
+expect "without --ca, the system trust store (here SSL_CERT_FILE) is used" 0 "verified \.+ yes"
+run env SSL_CERT_FILE="$D/ca/ca.pem" "$TLSSCOPE" connect --timeout 5 --ca "$D/rogue/ca.pem" --name good.test "127.0.0.1:$M"
+expect "--ca replaces the system trust store" 1 "no chain to a trusted root"
 
 # Data passes both ways: the echo server returns what stdin sent.
 OUT=$(printf 'hello through TLS\n' | timeout 20 "$TLSSCOPE" connect "${CA[@]}" --name good.test "127.0.0.1:$M" 2>/dev/null)
@@ -136,6 +141,11 @@ connect "${CA[@]}" --name good.test --json "127.0.0.1:$M"
 expect "--json exits 0" 0 '"trusted":true'
 check "--json verdict is valid JSON with the cipher" \
 	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] and d["cipher"].startswith("TLS_") and d["certificate"]["san_dns"]==["good.test"]' "$ERR"
+check "--json verdict has exactly the fields docs/json.md lists" \
+	python3 "$TS_ROOT/tests/integration/json_doc.py" connect 0 <<<"$ERR"
+check "... and so does its certificate object" \
+	sh -c 'python3 -c "import json,sys; print(json.dumps(json.loads(sys.stdin.read())[\"certificate\"]))" |
+		python3 "$1" "cert show" 0 file index' sh "$TS_ROOT/tests/integration/json_doc.py" <<<"$ERR"
 
 # Client certificates: a server that requires one.
 cert issue --ca "$D/ca" --out "$D/client" client.test
@@ -145,40 +155,99 @@ expect "a server requiring a client certificate refuses us without one" 1 "alert
 connect "${CA[@]}" --name good.test --cert "$D/client.pem" --key "$D/client.key" "127.0.0.1:$PORT"
 expect "with a client certificate the connection works" 0 "verified \.+ yes"
 
-# ---- bad input ----
+# -4 / -6: an address of the other family is refused, not used
+cert issue --ca "$D/ca" --out "$D/six" six.test ::1
+"$TLSSCOPE" serve --listen '[::1]:0' --echo --cert "$D/six.pem" --key "$D/six.key" 2>"$D/serve.six.log" &
+track $!
+for ((i = 0; i < 600; i++)); do
+	P6=$(sed -n 's/^listening on \[::1\]:\([0-9]*\) .*/\1/p' "$D/serve.six.log")
+	[ -n "$P6" ] && break
+	sleep 0.05
+done
+connect "${CA[@]}" -6 "[::1]:$P6"
+expect "-6 reaches an IPv6 server" 0 "address \.+ \[::1\]:$P6"
+connect "${CA[@]}" -4 "[::1]:$P6"
+expect "-4 refuses an IPv6 address" 3 "^tlsscope connect: address '::1' is not usable with the chosen address family$"
+connect "${CA[@]}" -6 --name good.test "127.0.0.1:$M"
+expect "-6 refuses an IPv4 address" 3 "address '127.0.0.1' is not usable with the chosen address family"
+connect "${CA[@]}" -4 --name good.test "127.0.0.1:$M"
+expect "-4 reaches an IPv4 server" 0 "verified \.+ yes"
+
+# The default port is 443: a private network namespace, where nobody else can
+# hold 127.0.0.1:443, with serve there.
+NETNS=(unshare -n)
+[ "$(id -u)" -eq 0 ] || NETNS=(unshare -rn)   # not root: as root of a user namespace
+run "${NETNS[@]}" sh -c 'ip link set lo up || exit 9
+"$1" serve --listen 127.0.0.1:443 --echo --cert "$2/good.pem" --key "$2/good.key" 2>"$2/serve.443.log" &
+for i in $(seq 200); do grep -q "^listening" "$2/serve.443.log" && break; sleep 0.05; done
+"$1" connect --ca "$2/ca/ca.pem" --name good.test 127.0.0.1; rc=$?
+kill -TERM $!; wait $!; exit $rc' sh "$TLSSCOPE" "$D"
+expect "without :PORT, connect goes to port 443" 0 "address \.+ 127\.0\.0\.1:443$"
+
+# ---- bad input: one line on stderr, the right exit code ----
+# one_line DESC: the last run's stderr is exactly one line.
+one_line() { check "$1: one line on stderr" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]; }
 connect "${CA[@]}" no-such-host.invalid:443
-expect "unknown host" 3 "no-such-host.invalid"
+expect "unknown host" 3 "^tlsscope connect: cannot resolve 'no-such-host.invalid'"
+one_line "unknown host"
 P=$(free_port)
 connect "${CA[@]}" "127.0.0.1:$P"
-expect "refused port" 3 "refused"
+expect "refused port" 3 "^tlsscope connect: cannot connect: 127.0.0.1:$P: Connection refused$"
+one_line "refused port"
 start_peer http
 connect "${CA[@]}" --name good.test "127.0.0.1:$PORT"
 expect "plain HTTP on the port" 1 "answered in plain HTTP, not TLS: 'HTTP/1.1 400 Bad Request'"
+one_line "plain HTTP"
 start_peer ssh
 connect "${CA[@]}" --name good.test "127.0.0.1:$PORT"
 expect "SSH server on the port" 1 "is an SSH server, not TLS: 'SSH-2.0-OpenSSH_9.2p1 Debian-2'"
+one_line "SSH server"
 start_peer silent
 run "$TLSSCOPE" connect --timeout 1 "${CA[@]}" --name good.test "127.0.0.1:$PORT"
 expect "server that never speaks times out" 3 "no TLS answer from the server at 127.0.0.1:$PORT within 1 s"
+one_line "server that never speaks"
+run "$TLSSCOPE" connect "${CA[@]}" --name good.test "127.0.0.1:$PORT"
+expect "the default timeout is 10 s" 3 "no TLS answer from the server at 127.0.0.1:$PORT within 10 s"
 start_peer drop
 connect "${CA[@]}" --name good.test "127.0.0.1:$PORT"
 expect "server dropping mid-handshake" 1 "closed the connection during the handshake"
+one_line "server dropping mid-handshake"
 start_peer garbage "$D/good.pem" "$D/good.key"
 connect "${CA[@]}" --name good.test "127.0.0.1:$PORT"
 expect "garbage after the handshake" 1 "sent data that is not valid TLS after the handshake"
+check "garbage after the handshake: the verdict, then one error line" \
+	[ "$(grep -c '^tlsscope connect:' <<<"$ERR")" -eq 1 -a "$(tail -n 1 <<<"$ERR" | grep -c 'not valid TLS')" -eq 1 ]
 connect --ca "$D/missing.pem" --name good.test "127.0.0.1:$M"
-expect "missing CA file" 3 "missing.pem"
+expect "missing CA file" 3 "^tlsscope connect: cannot read CA file '.*missing.pem': No such file or directory$"
+one_line "missing CA file"
 printf 'not a certificate\n' >"$D/junk.pem"
 connect --ca "$D/junk.pem" --name good.test "127.0.0.1:$M"
-expect "CA file that is not PEM" 3 "junk.pem"
+expect "CA file that is not PEM" 3 "CA file '.*junk.pem' holds no PEM certificate$"
+one_line "CA file that is not PEM"
 connect "${CA[@]}" --cert "$D/missing.pem" --key "$D/good.key" --name good.test "127.0.0.1:$M"
 expect "missing client certificate file" 3 "cannot read certificate file '.*missing.pem': No such file"
+one_line "missing client certificate file"
 connect "${CA[@]}" --cert "$D/junk.pem" --key "$D/good.key" --name good.test "127.0.0.1:$M"
 expect "client certificate that is not PEM" 3 "holds no PEM certificate"
+one_line "client certificate that is not PEM"
+connect "${CA[@]}" --cert "$D/client.pem" --key "$D/junk.pem" --name good.test "127.0.0.1:$M"
+expect "client key that is not PEM" 3 "'.*junk.pem' holds no PEM private key"
 connect "${CA[@]}" --cert "$D/client.pem" --key "$D/good.key" --name good.test "127.0.0.1:$M"
-expect "key not matching the certificate" 3 "does not match the certificate"
+expect "key not matching the certificate" 3 "the key in '.*good.key' does not match the certificate in '.*client.pem'$"
+one_line "key not matching the certificate"
 connect "${CA[@]}" --cert "$D/client.pem" --key "$D" --name good.test "127.0.0.1:$M"
 expect "a directory given as the key file" 3 "key file '.*' is a directory"
+# unreadable: a key only root may read, read by nobody (or by us, if we are not root)
+cp "$D/client.key" "$D/unreadable.key"
+chmod 0000 "$D/unreadable.key"
+chmod 0755 "$D"
+cp "$D/ca/ca.pem" "$D/ca-for-nobody.pem"
+AS_NOBODY=()
+[ "$(id -u)" -ne 0 ] || AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+run "${AS_NOBODY[@]}" "$TLSSCOPE" connect --timeout 5 --ca "$D/ca-for-nobody.pem" --cert "$D/client.pem" --key "$D/unreadable.key" \
+	--name good.test "127.0.0.1:$M"
+expect "an unreadable key file" 3 "^tlsscope connect: cannot read key file '.*unreadable.key': Permission denied$"
+one_line "an unreadable key file"
 
 # ---- usage ----
 run "$TLSSCOPE" connect

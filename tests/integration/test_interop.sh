@@ -67,6 +67,34 @@ expect "a TLS 1.1-only server is refused by default" 1 "alert|protocol"
 feed "$REQ" "$TLSSCOPE" connect --ca "$CA" --name good.test --insecure-legacy-protocols "127.0.0.1:$P"
 expect "... and accepted with --insecure-legacy-protocols" 0 "protocol \.+ TLSv1\.1"
 
+# The default policy in a real handshake: a TLS 1.2 server whose only suites
+# are CBC (no AEAD), or RSA key exchange (no forward secrecy), or DHE with a
+# 1024-bit group (below security level 2) is refused; the insecure option
+# lets each through, naming what it took.
+openssl dhparam -out "$D/dh1024.pem" 1024 2>/dev/null
+weak_server() { # CIPHERS [ARGS]: a TLS 1.2 s_server with only these suites; sets P
+	P=$(free_port)
+	openssl s_server -accept "127.0.0.1:$P" -cert "$D/good.pem" -key "$D/good.key" \
+		-cert_chain "$D/int/ca.pem" -www -quiet -tls1_2 -cipher "$1" "${@:2}" >/dev/null 2>&1 &
+	track $!
+	wait_port "$P"
+}
+weak_server 'ECDHE-RSA-AES128-SHA'
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test "127.0.0.1:$P"
+expect "a server with only CBC suites is refused by default" 1 "refused the handshake with alert 'handshake failure'"
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test --insecure-legacy-protocols "127.0.0.1:$P"
+expect "... and accepted with --insecure-legacy-protocols" 0 "cipher \.+ TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA$"
+weak_server 'AES128-GCM-SHA256'
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test "127.0.0.1:$P"
+expect "a server with only RSA key exchange is refused by default" 1 "refused the handshake with alert 'handshake failure'"
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test --insecure-legacy-protocols "127.0.0.1:$P"
+expect "... and accepted with --insecure-legacy-protocols" 0 "cipher \.+ TLS_RSA_WITH_AES_128_GCM_SHA256$"
+weak_server 'DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0' -dhparam "$D/dh1024.pem"
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test "127.0.0.1:$P"
+expect "a 1024-bit DH group is refused by default (security level 2)" 1 "chose a Diffie-Hellman group that is too weak \(at least 2048 bits required\)$"
+feed '' "$TLSSCOPE" connect --ca "$CA" --name good.test --insecure-legacy-protocols "127.0.0.1:$P"
+expect "... and accepted with --insecure-legacy-protocols" 0 "key exchange \.+ DH 1024 bits"
+
 # OCSP stapling: an OCSP response signed by the test CA, stapled by s_server
 "$TLSSCOPE" cert issue --ca "$D/ca" --out "$D/stapled" good.test >/dev/null
 serial=$(openssl x509 -in "$D/stapled.pem" -noout -serial | cut -d= -f2)

@@ -118,11 +118,28 @@ wait_port "$SINK"
 start_serve bp-fwd --cert "$D/good.pem" --key "$D/good.key" --forward "127.0.0.1:$SINK"
 flood "$PORT" "$SERVE_PID" "forward to a service that never reads"
 
+# Without --listen, serve listens on 127.0.0.1:8443: in a private network
+# namespace, where nobody else can hold that port.
+NETNS=(unshare -n)
+[ "$(id -u)" -eq 0 ] || NETNS=(unshare -rn)   # not root: as root of a user namespace
+run "${NETNS[@]}" sh -c 'ip link set lo up || exit 9
+"$1" serve --cert "$2/good.pem" --key "$2/good.key" --echo 2>"$2/serve.default.log" &
+for i in $(seq 200); do grep -q "^listening" "$2/serve.default.log" && break; sleep 0.05; done
+"$1" connect --ca "$2/ca/ca.pem" --name good.test 127.0.0.1:8443 </dev/null; rc=$?
+kill -TERM $!; wait $!; exit $rc' sh "$TLSSCOPE" "$D"
+expect "serve listens on 127.0.0.1:8443 by default" 0 "address \.+ 127\.0\.0\.1:8443$"
+check "... and says so" grep -q "^listening on 127\.0\.0\.1:8443 " "$D/serve.default.log"
+
 # --json log lines
 start_serve json --cert "$D/good.pem" --key "$D/good.key" --echo --json
 run "$TLSSCOPE" connect --ca "$D/ca/ca.pem" --name good.test "127.0.0.1:$PORT"
 expect "connect to serve --json" 0
 for ((i = 0; i < 50; i++)); do grep -q '"event":"connection"' "$D/serve.json.log" && break; sleep 0.1; done
+JSON_DOC="$TS_ROOT/tests/integration/json_doc.py"
+check "the listening event has exactly the fields docs/json.md lists" \
+	python3 "$JSON_DOC" serve 0 event < <(grep -m1 '"event":"listening"' "$D/serve.json.log")
+check "the connection event has exactly the fields docs/json.md lists" \
+	python3 "$JSON_DOC" serve 1 event < <(grep -m1 '"event":"connection"' "$D/serve.json.log")
 check "serve --json writes listening and connection events" python3 -c '
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
@@ -152,10 +169,31 @@ run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key"
 expect "no mode is a usage error" 2 "choose one of --echo and --forward"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --echo
 expect "--cert without --key is a usage error" 2 "each --cert needs its --key"
+# one_line DESC: the last run's stderr is exactly one line.
+one_line() { check "$1: one line on stderr" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]; }
 run "$TLSSCOPE" serve --cert "$D/missing.pem" --key "$D/good.key" --echo
-expect "missing certificate file" 3 "missing.pem"
+expect "missing certificate file" 3 "^tlsscope serve: cannot read certificate file '.*missing.pem': No such file or directory$"
+one_line "missing certificate file"
+printf 'not a certificate\n' >"$D/junk.pem"
+run "$TLSSCOPE" serve --cert "$D/junk.pem" --key "$D/good.key" --echo
+expect "certificate file that is not PEM" 3 "^tlsscope serve: '.*junk.pem' holds no PEM certificate$"
+one_line "certificate file that is not PEM"
+run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/junk.pem" --echo
+expect "key file that is not PEM" 3 "'.*junk.pem' holds no PEM private key"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/ca/ca.key" --echo
-expect "key not matching the certificate" 3 "does not match the certificate"
+expect "key not matching the certificate" 3 "^tlsscope serve: the key in '.*ca.key' does not match the certificate in '.*good.pem'$"
+one_line "key not matching the certificate"
+run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key" --client-ca "$D/junk.pem" --echo
+expect "a client CA file that is not PEM" 3 "CA file '.*junk.pem' holds no PEM certificate"
+# unreadable: the key (mode 0600, ours) read by nobody, or by us if we are not root
+cp "$D/good.key" "$D/unreadable.key"
+chmod 0000 "$D/unreadable.key"
+chmod 0755 "$D"
+AS_NOBODY=()
+[ "$(id -u)" -ne 0 ] || AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+run "${AS_NOBODY[@]}" "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/unreadable.key" --echo
+expect "an unreadable key file" 3 "^tlsscope serve: cannot read key file '.*unreadable.key': Permission denied$"
+one_line "an unreadable key file"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key" --echo --listen 127.0.0.1:99999
 expect "bad --listen port is a usage error" 2 "99999"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key" --forward nowhere.invalid:80

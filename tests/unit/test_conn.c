@@ -562,6 +562,34 @@ static void client_certificate_required(void **state)
 	pair_free(pr);
 }
 
+/* Optional: a client without a certificate is let in (nothing verified); one
+ * with a certificate has it verified, and refused when it does not verify. */
+static void client_certificate_optional(void **state)
+{
+	struct pair *pr = pair_new();
+	assert_int_equal(ts_config_verify_client_optional(pr->scfg, p("ca/ca.pem")), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_int_equal(pr->src, TS_OK);
+	assert_null(ts_conn_verify_result(pr->srv));
+	roundtrip(pr->cli, pr->srv, "anonymous");
+	assert_int_equal(ts_config_add_keypair_file(pr->ccfg, p("client.pem"), p("client.key")), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->src, TS_OK);
+	assert_non_null(ts_conn_verify_result(pr->srv));
+	assert_true(ts_conn_verify_result(pr->srv)->trusted);
+	/* a client's second keypair replaces its first */
+	assert_int_equal(ts_config_add_keypair_file(pr->ccfg, p("self.pem"), p("self.key")), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->src, TS_E_VERIFY);
+	assert_non_null(strstr(ts_conn_error(pr->srv), "self-signed certificate 'CN=a.test' is not trusted"));
+	assert_int_equal(ts_config_verify_client_optional(pr->scfg, NULL), TS_E_INVALID);
+	pair_free(pr);
+}
+
 static void sni_selects_the_certificate(void **state)
 {
 	struct pair *pr = pair_new();
@@ -932,6 +960,7 @@ int main(void)
 		cmocka_unit_test(renegotiation_refused),
 		cmocka_unit_test(early_data_needs_a_ticket_that_allows_it),
 		cmocka_unit_test(client_certificate_required),
+		cmocka_unit_test(client_certificate_optional),
 		cmocka_unit_test(sni_selects_the_certificate),
 		cmocka_unit_test(ip_literal_sends_no_sni),
 		cmocka_unit_test(untrusted_and_insecure),
