@@ -798,27 +798,6 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 				r->sigalgs13[r->n_sigalgs13++] = sigalgs13_families[f][i];
 }
 
-static struct ts_trust *g_trust;
-static int g_trust_rc;
-static struct ts_error g_trust_err;
-static uv_mutex_t g_trust_lock;
-static uv_thread_t g_trust_th;
-static bool g_trust_loading;       /* under g_trust_lock: g_trust_th still to be joined */
-
-static void trust_load(void *arg)
-{
-	g_trust_rc = ts_trust_new(arg, &g_trust, &g_trust_err);
-}
-
-/* The trust store, loaded (the system store loads on its own thread, beside
- * the first probes).  Call with g_trust_lock held. */
-static void trust_ready(void)
-{
-	if (g_trust_loading)
-		uv_thread_join(&g_trust_th);
-	g_trust_loading = false;
-}
-
 static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uint8_t *const *ders,
                         const size_t *lens, size_t n)
 {
@@ -831,19 +810,11 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
 	int64_t now = (int64_t)time(NULL);
 	c->expired = c->leaf.not_after < now;
 	c->not_yet_valid = c->leaf.not_before > now;
-	uv_mutex_lock(&g_trust_lock);
-	trust_ready();
-	if (g_trust == NULL) {
-		snprintf(c->verify_error, sizeof c->verify_error, "%s", g_trust_err.msg);
-		uv_mutex_unlock(&g_trust_lock);
-		return;
-	}
 	struct ts_verify_options vo = { .name = t->opt->server_name != NULL ? t->opt->server_name
 	                                                                     : t->host };
 	struct ts_verify_result vr;
 	memset(&vr, 0, sizeof vr);
-	int rc = ts_cert_verify_der(g_trust, ders, lens, n, &vo, &vr, &err);
-	uv_mutex_unlock(&g_trust_lock);
+	int rc = ts_cert_verify_der(t->trust, ders, lens, n, &vo, &vr, &err);
 	c->trusted = vr.trusted;
 	c->name_match = vr.hostname_match;
 	if (rc == TS_OK || rc == TS_E_VERIFY)
@@ -1280,13 +1251,14 @@ static size_t tls12_tasks(struct scan_target *t, int v, struct task *k)
 }
 
 static void scan_one(const char *target, const struct ts_scan_options *opt,
-                     struct ts_scan_result *r)
+                     struct ts_trust *trust, struct ts_scan_result *r)
 {
 	uint64_t t0 = ts_monotonic_ns();
 	struct scan_target t;
 	memset(&t, 0, sizeof t);
 	t.opt = opt;
 	t.res = r;
+	t.trust = trust;
 	struct ts_error err = { 0 };
 	int rc = ts_parse_hostport(target, 443, t.host, &t.port, &err);
 	if (rc == TS_OK)
@@ -1396,6 +1368,7 @@ struct runner {
 	const char *const *targets;
 	size_t n, next, done;
 	const struct ts_scan_options *opt;
+	struct ts_trust *trust;
 	struct ts_scan_result *results;
 	ts_scan_progress_fn progress;
 	void *ud;
@@ -1411,19 +1384,13 @@ static void runner_main(void *arg)
 		uv_mutex_unlock(&ru->lock);
 		if (i >= ru->n)
 			return;
-		scan_one(ru->targets[i], ru->opt, &ru->results[i]);
+		scan_one(ru->targets[i], ru->opt, ru->trust, &ru->results[i]);
 		uv_mutex_lock(&ru->lock);
 		ru->done++;
 		if (ru->progress != NULL)
 			ru->progress(ru->ud, ru->done, ru->n, &ru->results[i]);
 		uv_mutex_unlock(&ru->lock);
 	}
-}
-
-static uv_once_t trust_once = UV_ONCE_INIT;
-static void trust_lock_init(void)
-{
-	uv_mutex_init(&g_trust_lock);
 }
 
 int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_options *in,
@@ -1453,24 +1420,15 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 		r->heartbeat = r->heartbleed = r->ccs_injection = r->alpn_tested = TS_UNKNOWN;
 		r->resumption = r->hsts = r->client_renegotiation = r->early_data = TS_UNKNOWN;
 	}
-	uv_once(&trust_once, trust_lock_init);
-	uv_mutex_lock(&g_trust_lock);
-	ts_trust_free(g_trust);
-	g_trust = NULL;
-	/* --ca is read now (a bad one stops here); the system store, slow to
-	 * load, loads beside the first probes */
-	g_trust_loading = opt.ca_path == NULL &&
-	                  uv_thread_create(&g_trust_th, trust_load, NULL) == 0;
-	if (!g_trust_loading)
-		trust_load((void *)opt.ca_path);
-	uv_mutex_unlock(&g_trust_lock);
-	if (opt.ca_path != NULL && g_trust_rc != TS_OK) {
-		ts_error_set(err, g_trust_rc, "%s", g_trust_err.msg);
-		return g_trust_rc;
-	}
+	/* one store for every target (verification only reads it); a bad --ca
+	 * stops here */
+	struct ts_trust *trust;
+	int rc = ts_trust_new(opt.ca_path, &trust, err);
+	if (rc != TS_OK)
+		return rc;
 
-	struct runner ru = { .targets = targets, .n = n, .opt = &opt, .results = results,
-	                     .progress = progress, .ud = ud };
+	struct runner ru = { .targets = targets, .n = n, .opt = &opt, .trust = trust,
+	                     .results = results, .progress = progress, .ud = ud };
 	uv_mutex_init(&ru.lock);
 	size_t nth = (size_t)opt.max_targets < n ? (size_t)opt.max_targets : n;
 	uv_thread_t *th = calloc(nth > 0 ? nth : 1, sizeof *th);
@@ -1484,11 +1442,7 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 		uv_thread_join(&th[i]);
 	free(th);
 	uv_mutex_destroy(&ru.lock);
-	uv_mutex_lock(&g_trust_lock);
-	trust_ready();
-	ts_trust_free(g_trust);
-	g_trust = NULL;
-	uv_mutex_unlock(&g_trust_lock);
+	ts_trust_free(trust);
 	return TS_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "tlsscope/cert.h"
 #include "tlsscope/net.h"
 #include "tlsscope/scan.h"
 #include "tlsscope/wire.h"
@@ -15,6 +16,7 @@
 struct scan_target {
 	const struct ts_scan_options *opt;
 	struct ts_scan_result *res;
+	struct ts_trust *trust;         /* the certificates are verified against it */
 	char host[TS_HOST_MAX];
 	const char *sni;                /* NULL for IP literals */
 	uint16_t port;
