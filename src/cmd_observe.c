@@ -116,7 +116,10 @@ int cmd_observe(int argc, char **argv)
 	}
 	if (filter && (rc = ts_capture_set_filter(cap, filter, &err)) < 0) {
 		ts_capture_free(cap);
-		return cli_usage_error("observe", "%s", err.msg);
+		if (rc == TS_E_INVALID)
+			return cli_usage_error("observe", "%s", err.msg);
+		cli_error("observe", "%s", err.msg);   /* libpcap could not be loaded */
+		return cli_exit_code(rc);
 	}
 	int lt = ts_capture_linktype(cap);
 	if (!ts_packet_linktype_supported(lt)) {

@@ -25,6 +25,28 @@ check "the command does not link libpcap, libcurl or libxml2" links_lazily "$TLS
 check "the library does not link them either" \
 	links_lazily "$(dirname "$TLSSCOPE")/../lib/libtlsscope.so"
 
+# A library that cannot be loaded fails the one command that needs it, with
+# one line naming it; the others do not notice.  (A private mount namespace
+# puts /dev/null over the library file.)
+without() {
+	local lib
+	lib=$(realpath "$(ldconfig -p | awk -v n="$1" '$1 == n { print $NF; exit }')")
+	shift
+	run unshare -rm sh -c 'mount --bind /dev/null "$0" && exec "$@"' "$lib" "$@"
+}
+without libcurl.so.4 "$TLSSCOPE" version
+expect "libcurl missing: version still runs" 0
+expect_out "libcurl missing: version says why" "^  cannot load libcurl\.so\.4: .*file too short$"
+without libcurl.so.4 "$TLSSCOPE" catalog https://127.0.0.1:1/
+expect "libcurl missing: catalog fails with one line" 3 "^tlsscope catalog: cannot load libcurl\.so\.4: "
+CAPTURE="$TS_ROOT/tests/data/captures/ja4/tls-non-ascii-alpn.pcapng"
+without libpcap.so.0.8 "$TLSSCOPE" observe "$CAPTURE" --filter 'tcp port 443'
+expect "libpcap missing: a filter fails with one line" 3 "^tlsscope observe: cannot load libpcap\.so\.0\.8: "
+without libpcap.so.0.8 "$TLSSCOPE" observe "$CAPTURE"
+expect "libpcap missing: a capture file is read without it" 0
+without libxml2.so.2 "$TLSSCOPE" catalog https://127.0.0.1:1/
+expect "libxml2 missing: catalog fails with one line" 3 "^tlsscope catalog: cannot load libxml2\.so\.2: "
+
 run "$TLSSCOPE"
 expect "no command is a usage error" 2
 
