@@ -1044,12 +1044,14 @@ static void read_hsts(struct scan_target *t, struct ts_conn *c)
 /* TLS 1.3 tickets come after the handshake, and a STARTTLS server then
  * waits for the client: read what comes.  They follow the server's last
  * flight at once, so they are due about one round trip after our Finished:
- * wait twice the handshake's time (two round trips or more), and at most a
- * second, not a fixed second a server without tickets would cost. */
+ * wait twice the handshake's time (two round trips or more) plus 200 ms for
+ * a server that asks another process for its ticket keys (postfix's
+ * tlsmgr), and at most a second: not a fixed second that a server without
+ * tickets would cost. */
 static void read_tickets(struct scan_target *t, struct ts_conn *c, int fd, uint64_t handshake_ms)
 {
 	char buf[512];
-	uint64_t wait = 2 * handshake_ms + 50;
+	uint64_t wait = 2 * handshake_ms + 200;
 	int wait_ms = wait < 1000 ? (int)wait : 1000;
 	if (t->opt->timeout_ms < wait_ms)
 		wait_ms = t->opt->timeout_ms;
