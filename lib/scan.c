@@ -996,18 +996,18 @@ static bool conn_handshake(struct scan_target *t, struct ts_conn *c, const char 
 	return false;
 }
 
+/* The certificates are copied, not verified: a hello has usually drawn
+ * them out already, and verifying costs about 1 ms of CPU. */
 static void keep_conn_cert(struct scan_target *t, struct ts_conn *c)
 {
 	const uint8_t *const *ders;
 	const size_t *lens;
 	size_t n = ts_conn_peer_chain(c, &ders, &lens);
-	if (n > 0) {
-		struct ts_scan_cert *sc = &t->conn_cert;
-		memset(sc, 0, sizeof *sc);
-		snprintf(sc->auth, sizeof sc->auth, "%s",
-		         strcmp(ts_conn_protocol(c), "TLSv1.3") == 0 ? "TLS1.3" : "any");
-		verify_cert(t, sc, ders, lens, n);
-		t->have_conn_cert = true;
+	if (n > 0 && (t->conn_chain = malloc(sizeof *t->conn_chain)) != NULL) {
+		probe_init(t->conn_chain);
+		for (size_t i = 0; i < n; i++)
+			probe_keep_cert(t->conn_chain, ders[i], lens[i]);
+		t->conn_tls13 = strcmp(ts_conn_protocol(c), "TLSv1.3") == 0;
 	}
 	size_t olen = 0;
 	t->conn_ocsp = ts_conn_ocsp_response(c, &olen) != NULL ? TS_YES : TS_NO;
@@ -1343,10 +1343,13 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	if (any) {
 		r->status = TS_OK;
 		/* a TLS 1.3-only server showed its certificate only to the complete handshake */
-		if (r->n_certs == 0 && t.have_conn_cert) {
-			r->certs[0] = t.conn_cert;
+		struct probe *cc = t.conn_chain;
+		if (r->n_certs == 0 && cc != NULL && cc->n_certs > 0) {
+			struct ts_scan_cert *c = &r->certs[0];
+			memset(c, 0, sizeof *c);
+			snprintf(c->auth, sizeof c->auth, "%s", t.conn_tls13 ? "TLS1.3" : "any");
+			verify_cert(&t, c, (const uint8_t *const *)cc->certs, cc->cert_lens, cc->n_certs);
 			r->n_certs = 1;
-			t.have_conn_cert = false;
 		}
 		if (r->ocsp_stapling == TS_UNKNOWN)
 			r->ocsp_stapling = t.conn_ocsp;
@@ -1370,8 +1373,9 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	if (refused > 0)
 		note(&t, "%u connection attempts were refused or reset; retried after a pause", refused);
 	r->connections += __atomic_load_n(&t.connections, __ATOMIC_RELAXED);
-	if (t.have_conn_cert)
-		ts_cert_info_clear(&t.conn_cert.leaf);
+	if (t.conn_chain != NULL)
+		probe_clear(t.conn_chain);
+	free(t.conn_chain);
 	uv_sem_destroy(&t.budget);
 	uv_mutex_destroy(&t.lock);
 	ts_scan_findings(r, (int64_t)time(NULL));

@@ -12,6 +12,8 @@
 #include "tlsscope/scan.h"
 #include "tlsscope/wire.h"
 
+struct probe;
+
 /* Everything the probes of one target share. */
 struct scan_target {
 	const struct ts_scan_options *opt;
@@ -29,8 +31,9 @@ struct scan_target {
 	unsigned refusals;              /* atomic: refused/reset connects seen */
 	unsigned alerts;                /* atomic: hellos answered with an alert */
 	uint8_t last_alert;             /* the description of one of them */
-	struct ts_scan_cert conn_cert;  /* from the complete handshake (TLS 1.3-only servers) */
-	bool have_conn_cert;
+	struct probe *conn_chain;       /* the complete handshake's certificates (DER), verified
+	                                 * only if no hello drew one out (TLS 1.3-only servers) */
+	bool conn_tls13;
 	enum ts_tri conn_ocsp;
 	char first_error[TS_ERROR_MSG_MAX];  /* the first failed connection's message (under lock) */
 };
@@ -88,6 +91,8 @@ void scan_release(struct scan_target *t, int fd);
 
 void probe_init(struct probe *p);
 void probe_clear(struct probe *p);
+/* Adds a copy of a DER certificate to p's chain. */
+void probe_keep_cert(struct probe *p, const uint8_t *der, size_t len);
 /* One connection within t's budget.  Returns p->outcome. */
 enum probe_outcome probe_run(struct scan_target *t, struct probe *p);
 

@@ -113,7 +113,7 @@ void scan_release(struct scan_target *t, int fd)
 	uv_sem_post(&t->budget);
 }
 
-static void keep_cert(struct probe *p, const uint8_t *der, size_t len)
+void probe_keep_cert(struct probe *p, const uint8_t *der, size_t len)
 {
 	if (p->n_certs >= TS_MAX_CERTS)
 		return;
@@ -156,7 +156,7 @@ static int on_event(struct probe *p, const struct ts_tls_event *ev, bool *hello)
 			for (size_t i = 0; i < sh->n_specs && p->n_ssl2_specs < 16; i++)
 				p->ssl2_specs[p->n_ssl2_specs++] = sh->specs[i];
 			if (sh->certificate.len > 0)
-				keep_cert(p, sh->certificate.p, sh->certificate.len);
+				probe_keep_cert(p, sh->certificate.p, sh->certificate.len);
 			free(sh);
 			return 1;
 		}
@@ -228,7 +228,7 @@ static int on_event(struct probe *p, const struct ts_tls_event *ev, bool *hello)
 			return -1;
 		if (ts_parse_certificate(&rd, false, cm, &err) == 0) {
 			for (size_t i = 0; i < cm->n_certs; i++)
-				keep_cert(p, cm->certs[i].p, cm->certs[i].len);
+				probe_keep_cert(p, cm->certs[i].p, cm->certs[i].len);
 		} else {
 			snprintf(p->msg, sizeof p->msg, "Certificate: %s", err.msg);
 		}
