@@ -1438,8 +1438,11 @@ uint64_t ts_conn_pad_left(const struct ts_conn *c)
 	return c->pad_budget;
 }
 
-/* The refusals a server gives renegotiation, in words of their own. */
-static int renegotiation_failed(struct ts_conn *c, int rc)
+/* Why a renegotiation failed: the server refused it (an alert, or its end
+ * of the connection), or our side gave up on its answer with no word from
+ * the server; last is OpenSSL's last queued error, taken before
+ * ssl_failure() cleared the queue. */
+static int renegotiation_failed(struct ts_conn *c, int rc, unsigned long last)
 {
 	if (c->alert_received >= 0)
 		return ts_error_set(&c->err, TS_E_TLS, "%s refused renegotiation with alert '%s'", c->peer,
@@ -1447,7 +1450,12 @@ static int renegotiation_failed(struct ts_conn *c, int rc)
 	if (rc == TS_E_CLOSED || c->eof)
 		return ts_error_set(&c->err, TS_E_CLOSED, "%s closed the connection instead of renegotiating",
 		                    c->peer);
-	return rc;
+	if (rc != TS_E_TLS)
+		return rc;   /* the transport failed or timed out: its message says so */
+	const char *why = ERR_reason_error_string(last);
+	return ts_error_set(&c->err, TS_E_MALFORMED,
+	                    "renegotiation with %s failed on our side, with no alert from it: "
+	                    "our TLS library rejected its answer (%s)", c->peer, why != NULL ? why : "no reason given");
 }
 
 int ts_conn_renegotiate(struct ts_conn *c)
@@ -1465,7 +1473,9 @@ int ts_conn_renegotiate(struct ts_conn *c)
 	ERR_clear_error();
 	if (!SSL_renegotiate_pending(c->ssl) && SSL_renegotiate(c->ssl) != 1) {
 		SSL_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
-		return ts_error_openssl(&c->err, TS_E_TLS, "cannot renegotiate with %s", c->peer);
+		return ts_error_openssl(&c->err, TS_E_INTERNAL,
+		                        "renegotiation with %s failed on our side: our TLS library would not start it",
+		                        c->peer);
 	}
 	for (;;) {
 		ERR_clear_error();
@@ -1474,13 +1484,14 @@ int ts_conn_renegotiate(struct ts_conn *c)
 			rc = TS_OK;
 			break;
 		}
+		unsigned long last = ERR_peek_last_error();
 		rc = ssl_failure(c, ret);
 		if (rc == TS_E_WANT_READ || rc == TS_E_WANT_WRITE)
 			rc = wait_transport(c, rc);
 		if (rc == TS_E_WANT_READ || rc == TS_E_WANT_WRITE)
 			return rc;   /* non-blocking: call again */
 		if (rc < 0) {
-			rc = renegotiation_failed(c, rc);
+			rc = renegotiation_failed(c, rc, last);
 			break;
 		}
 	}

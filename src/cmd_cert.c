@@ -60,7 +60,8 @@ static const char issue_usage[] =
 	"\n"
 	"Issues a certificate for DNS names and IP addresses, all put in subjectAltName (the first is\n"
 	"also the subject CN).  Writes PREFIX.pem, PREFIX.key (mode 0600) and, when the CA is an\n"
-	"intermediate, PREFIX.chain.pem (the certificate then the intermediates).\n"
+	"intermediate, PREFIX.chain.pem (the certificate then the intermediates).  When one of these\n"
+	"files exists it writes nothing and exits 3: an existing certificate is never overwritten.\n"
 	"\n"
 	"  --ca DIR           the issuing CA (a directory made by 'cert ca' or 'cert intermediate')\n"
 	"  --out PREFIX       where to write (required)\n"
@@ -225,6 +226,24 @@ static int report_made(const char *cmd, const char *what, const char *prefix, bo
 	return CLI_OK;
 }
 
+/* Refuses when PREFIX.pem, PREFIX.key or PREFIX.chain.pem exists (a
+ * dangling symbolic link too: lstat): checked before anything is written,
+ * so that a refusal writes nothing. */
+static int refuse_existing(const char *cmd, const char *prefix, const char *what)
+{
+	static const char *const suffixes[] = { ".pem", ".key", ".chain.pem" };
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		char path[PATH_MAX + 16];
+		snprintf(path, sizeof path, "%s%s", prefix, suffixes[i]);
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			cli_error(cmd, "'%s' already exists: not overwriting %s", path, what);
+			return CLI_UNREACHABLE;
+		}
+	}
+	return -1;
+}
+
 /* Creates dir (0700) when missing and refuses to overwrite a CA in it. */
 static int prepare_ca_dir(const char *cmd, const char *dir, char *prefix, size_t size)
 {
@@ -240,13 +259,7 @@ static int prepare_ca_dir(const char *cmd, const char *dir, char *prefix, size_t
 		return CLI_UNREACHABLE;
 	}
 	snprintf(prefix, size, "%s/ca", dir);
-	char pem[PATH_MAX + 8];
-	snprintf(pem, sizeof pem, "%s.pem", prefix);
-	if (access(pem, F_OK) == 0) {
-		cli_error(cmd, "'%s' already exists: not overwriting a CA", pem);
-		return CLI_UNREACHABLE;
-	}
-	return -1;
+	return refuse_existing(cmd, prefix, "a CA");
 }
 
 static int cert_ca(int argc, char **argv, bool intermediate)
@@ -336,6 +349,8 @@ static int cert_issue(int argc, char **argv)
 		/* An already expired certificate: start it --days (or a year) before its end. */
 		nb = na - (int64_t)(a.days > 0 ? a.days : 365) * 86400;
 	}
+	if ((rc = refuse_existing(cmd, a.out, "a certificate")) >= 0)
+		return rc;
 	struct ts_cert_request req = {
 		.key_spec = a.key,
 		.common_name = a.name,

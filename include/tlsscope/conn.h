@@ -176,11 +176,17 @@ int ts_conn_pad(struct ts_conn *c, uint64_t budget);
 uint64_t ts_conn_pad_left(const struct ts_conn *c);
 /* Client, TLS 1.2 and older, after the handshake: client-initiated
  * renegotiation.  Asks the server for a new handshake and runs it; 0 when
- * the server completed it.  A server that refuses answers with an alert
- * (no_renegotiation, a warning, or a fatal one) or closes: TS_E_TLS or
- * TS_E_CLOSED, with the message saying which; the connection is unusable
- * afterwards.  TS_E_INVALID for a server conn or TLS 1.3 (which has no
- * renegotiation); TS_E_TIMEOUT, TS_E_WANT_*.  Renegotiation is otherwise
+ * the server completed it.  Only two codes mean the server refused:
+ * TS_E_TLS when it sent an alert (no_renegotiation, a warning, or a fatal
+ * one), TS_E_CLOSED when it closed the connection.  A failure on our side
+ * says "failed on our side" and why, and is neither: TS_E_MALFORMED when
+ * our OpenSSL rejected the server's answer with no alert from the server
+ * (a record failed its MAC, the new handshake broke a rule: the answer
+ * failed our checks, so nothing is known of the server's will), and
+ * TS_E_INTERNAL when OpenSSL would not start the renegotiation at all.
+ * The connection is unusable after any failure.  TS_E_INVALID for a server
+ * conn or TLS 1.3 (which has no renegotiation); the transport's codes
+ * (TS_E_TIMEOUT, TS_E_CONNECT), TS_E_WANT_*.  Renegotiation is otherwise
  * always refused (OpenSSL's SSL_OP_NO_RENEGOTIATION): only this call
  * allows it, for the one handshake it runs. */
 int ts_conn_renegotiate(struct ts_conn *c);

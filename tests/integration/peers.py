@@ -7,6 +7,9 @@ peers.py MODE PORT [CERT KEY]
   silent   accepts and never speaks
   drop     reads the ClientHello, sends part of a TLS record, closes
   garbage  completes a TLS handshake (CERT, KEY), then sends bytes that are not TLS
+  renegbad completes a TLS handshake (CERT, KEY); answers a handshake record
+           after it (a client's renegotiation) with one that fails its MAC,
+           closes on anything else
   echo     plain TCP echo (the service behind `serve --forward`)
 Each connection is handled in its own thread; the process runs until killed.
 """
@@ -37,7 +40,8 @@ def drop(c):
     c.sendall(b"\x16\x03\x03\x00\x50" + b"\x02" * 10)
 
 
-def garbage(c):
+def handshake(c):
+    """A server handshake over c; False when it failed or the client went away."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(sys.argv[3], sys.argv[4])
     inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -50,12 +54,30 @@ def garbage(c):
             c.sendall(outb.read())
             data = c.recv(16384)
             if not data:
-                return
+                return False
             inb.write(data)
+        except ssl.SSLError:
+            c.sendall(outb.read())   # the alert, as a real server sends it
+            return False
     c.sendall(outb.read())
+    return True
+
+
+def garbage(c):
+    if not handshake(c):
+        return
     time.sleep(0.2)
     c.sendall(b"\x17\x03\x03\x00\x20" + b"this is not an encrypted record!")
     time.sleep(1)
+
+
+def renegbad(c):
+    if not handshake(c):
+        return
+    first = c.recv(1)
+    if first == b"\x16":
+        c.sendall(b"\x16\x03\x03\x00\x20" + b"this is not an encrypted record!")
+        time.sleep(1)
 
 
 def echo(c):

@@ -35,6 +35,25 @@ check "the chain file holds two certificates" test "$(grep -c 'BEGIN CERTIFICATE
 run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/direct" --key rsa:2048 direct.example.test
 expect "cert issue from a root with an RSA key" 0
 check "no chain file from a root" test ! -e "$T/direct.chain.pem"
+# issuing again to the same --out: refused, nothing written
+sums=$(sha256sum "$T/direct.pem" "$T/direct.key")
+run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/direct" --key rsa:2048 direct.example.test
+expect "cert issue never overwrites a certificate" 3 "^tlsscope cert issue: '$T/direct\.pem' already exists: not overwriting a certificate$"
+check "... in one line" test "$(wc -l <<<"$ERR")" = 1
+check "... and the first files are unchanged" test "$(sha256sum "$T/direct.pem" "$T/direct.key")" = "$sums"
+check "... and no chain file appeared" test ! -e "$T/direct.chain.pem"
+# the key alone is enough to refuse, and the certificate is not written either
+mv "$T/direct.pem" "$T/direct.pem.saved"
+run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/direct" direct.example.test
+expect "cert issue never overwrites a key" 3 "'$T/direct\.key' already exists: not overwriting a certificate"
+check "... and writes no certificate beside it" test ! -e "$T/direct.pem"
+check "... nor changes the key" test "$(sha256sum "$T/direct.key")" = "$(sed -n 2p <<<"$sums")"
+mv "$T/direct.pem.saved" "$T/direct.pem"
+# nor writes through a dangling symbolic link
+ln -s "$T/elsewhere.pem" "$T/link.pem"
+run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/link" link.example.test
+expect "cert issue refuses a dangling link as the certificate" 3 "'$T/link\.pem' already exists"
+check "... and writes nothing, there or beside it" test ! -e "$T/elsewhere.pem" -a ! -e "$T/link.key"
 
 run "$TLSSCOPE" cert issue --ca "$T/root" --out "$T/expired" --key ec:P-256 --not-before 2024-01-01 --not-after "2025-01-01 00:00:00" www.example.test
 expect "cert issue --not-after in the past" 0

@@ -119,6 +119,19 @@ same "gnutls-serv unsafe: the findings say so" unsafe.json \
 run "$TLSSCOPE" scan --ca ca/ca.pem "127.0.0.1:$p8"
 expect_out "gnutls-serv unsafe: text names the CVE" 'client renegotiation \.+ allowed, without RFC 5746 \(CVE-2009-3555\)'
 
+# --- a server whose answer to the renegotiation fails our checks (a record
+# with a bad MAC, no alert): our side failed, the server did not refuse
+p9=$(free_port)
+python3 "$TS_ROOT/tests/integration/peers.py" renegbad "$p9" rsa.pem rsa.key &
+track $!
+wait_port "$p9"
+check "renegotiation answered with a bad record: scan" scan renegbad "$p9" --timeout 1
+same "renegotiation answered with a bad record: unknown, not refused" renegbad.json \
+	.behaviour.client_renegotiation null
+same "renegotiation answered with a bad record: the note says our side failed" renegbad.json \
+	'[.notes[]|select(startswith("client renegotiation: "))|test("failed on our side.*bad record mac")]' \
+	'[true]'
+
 # --- STARTTLS and TLS 1.3 tickets: after the handshake the server waits for
 # the client, so the scan reads the tickets that come (twice the handshake's
 # time); one server sends them, one sends none

@@ -486,6 +486,31 @@ static void renegotiation_refused(void **state)
 	pair_free(pr);
 }
 
+/* The client's own OpenSSL rejects the answer to its renegotiation (here a
+ * record that fails its MAC): no alert came and nothing closed, so the
+ * server did not refuse; the code and the message say our side failed. */
+static void renegotiation_fails_on_our_side(void **state)
+{
+	struct pair *pr = pair_new();
+	assert_int_equal(ts_config_set_protocols(pr->ccfg, TS_PROTO_TLS1_2), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_int_equal(ts_conn_renegotiate(pr->cli), TS_E_WANT_READ);   /* our hello is sent */
+	assert_true(pr->c2s.len > 0);
+	/* instead of the server's answer: a handshake record of garbage */
+	memcpy(pr->s2c.buf, "\x16\x03\x03\x00\x20garbagegarbagegarbagegarbage!!!!", 37);
+	pr->s2c.len = 37;
+	int rc = ts_conn_renegotiate(pr->cli);
+	assert_int_not_equal(rc, TS_E_TLS);
+	assert_int_not_equal(rc, TS_E_CLOSED);
+	assert_int_equal(rc, TS_E_MALFORMED);
+	assert_string_equal(ts_conn_error(pr->cli),
+	                    "renegotiation with the server failed on our side, with no alert from it: "
+	                    "our TLS library rejected its answer (decryption failed or bad record mac)");
+	pair_free(pr);
+}
+
 /* Our server's tickets allow no early data: nothing to send, nothing sent. */
 static void early_data_needs_a_ticket_that_allows_it(void **state)
 {
@@ -958,6 +983,7 @@ int main(void)
 		cmocka_unit_test(resumption_tls12),
 		cmocka_unit_test(no_resumption_without_cache),
 		cmocka_unit_test(renegotiation_refused),
+		cmocka_unit_test(renegotiation_fails_on_our_side),
 		cmocka_unit_test(early_data_needs_a_ticket_that_allows_it),
 		cmocka_unit_test(client_certificate_required),
 		cmocka_unit_test(client_certificate_optional),
