@@ -13,65 +13,59 @@ struct ts_xml_lib ts_xml;
 /* Each library's outcome: an empty error once it is loaded. */
 struct outcome {
 	pthread_once_t once;
+	const char *soname;
 	char error[TS_ERROR_MSG_MAX];
 };
-static struct outcome pcap_outcome = { PTHREAD_ONCE_INIT, "" };
-static struct outcome curl_outcome = { PTHREAD_ONCE_INIT, "" };
-static struct outcome xml_outcome = { PTHREAD_ONCE_INIT, "" };
+static struct outcome pcap_outcome = { PTHREAD_ONCE_INIT, "libpcap.so.0.8", "" };
+static struct outcome curl_outcome = { PTHREAD_ONCE_INIT, "libcurl.so.4", "" };
+static struct outcome xml_outcome = { PTHREAD_ONCE_INIT, "libxml2.so.2", "" };
 
-static void *open_lib(const char *soname, struct outcome *o)
+static void *open_lib(struct outcome *o)
 {
-	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen(o->soname, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL)
-		snprintf(o->error, sizeof o->error, "cannot load %s: %s", soname, dlerror());
+		snprintf(o->error, sizeof o->error, "cannot load %s: %s", o->soname, dlerror());
 	return h;
 }
 
-/* The dlsym(3) idiom: a function pointer is written through a void ** */
-static void load_sym(void *h, const char *soname, const char *name, void **slot, struct outcome *o)
+/* The dlsym(3) idiom: a function pointer is written through a void **.
+ * Nothing is looked up once the library failed to open or lacked one. */
+static void load_sym(void *h, const char *name, void **slot, struct outcome *o)
 {
 	if (o->error[0] != '\0')
 		return;
 	*slot = dlsym(h, name);
 	if (*slot == NULL)
-		snprintf(o->error, sizeof o->error, "%s has no function %s", soname, name);
+		snprintf(o->error, sizeof o->error, "%s has no function %s", o->soname, name);
 }
 
-#define LOAD(f) load_sym(h, soname, #f, (void **)&lib->f, o);
+/* One load function per table, as each expands its own list of names. */
+#define LOAD(f) load_sym(h, #f, (void **)&lib->f, o);
 
 static void load_pcap(void)
 {
-	static const char soname[] = "libpcap.so.0.8";
 	struct ts_pcap_lib *lib = &ts_pcap;
 	struct outcome *o = &pcap_outcome;
-	void *h = open_lib(soname, o);
-	if (h != NULL) {
-		TS_PCAP_FUNCS(LOAD)
-	}
+	void *h = open_lib(o);
+	TS_PCAP_FUNCS(LOAD)
 }
 
 static void load_curl(void)
 {
-	static const char soname[] = "libcurl.so.4";
 	struct ts_curl_lib *lib = &ts_curl;
 	struct outcome *o = &curl_outcome;
-	void *h = open_lib(soname, o);
-	if (h != NULL) {
-		TS_CURL_FUNCS(LOAD)
-	}
+	void *h = open_lib(o);
+	TS_CURL_FUNCS(LOAD)
 	if (o->error[0] == '\0' && lib->curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		snprintf(o->error, sizeof o->error, "libcurl failed to initialise");
 }
 
 static void load_xml(void)
 {
-	static const char soname[] = "libxml2.so.2";
 	struct ts_xml_lib *lib = &ts_xml;
 	struct outcome *o = &xml_outcome;
-	void *h = open_lib(soname, o);
-	if (h != NULL) {
-		TS_XML_FUNCS(LOAD)
-	}
+	void *h = open_lib(o);
+	TS_XML_FUNCS(LOAD)
 }
 
 static int loaded(struct outcome *o, void (*load)(void), struct ts_error *err)
