@@ -1239,9 +1239,12 @@ static int ssl_failure(struct ts_conn *c, int ret)
 	} else if (during && !c->is_server && reason == SSL_R_DH_KEY_TOO_SMALL) {
 		ERR_clear_error();
 		static const int dh_bits[] = { 0, 1024, 2048, 3072, 7680, 15360 };  /* by security level */
+		/* the level in force: a cipher string's @SECLEVEL= overrides the config's */
+		int level = SSL_get_security_level(c->ssl);
+		level = level < 0 ? 0 : level > 5 ? 5 : level;
 		rc = ts_error_set(&c->err, TS_E_TLS,
 		                  "%s chose a Diffie-Hellman group that is too weak (at least %d bits required)",
-		                  c->peer, dh_bits[c->cfg->seclevel]);
+		                  c->peer, dh_bits[level]);
 	} else if (during) {
 		rc = ts_error_openssl(&c->err, TS_E_TLS, "TLS handshake with %s failed", c->peer);
 	} else {
