@@ -471,9 +471,9 @@ struct ts_hello_spec {
 };
 
 /* Appends one record holding a ClientHello (or, for version TS_SSL2, an SSLv2
- * CLIENT-HELLO) to out.  Key shares get fresh keys from OpenSSL (the private
- * keys are thrown away: the scanner reads the answer, it does not finish the
- * handshake).  Padding (RFC 7685) keeps the handshake message out of
+ * CLIENT-HELLO) to out.  Key shares are public keys made by OpenSSL once per
+ * group and process, their private halves thrown away (the scanner reads the
+ * answer, it does not finish the handshake).  Padding (RFC 7685) keeps the handshake message out of
  * 256..511 bytes unless no_padding or no_extensions.  Returns 0 or TS_E_INVALID / TS_E_NOMEM. */
 int ts_build_client_hello(const struct ts_hello_spec *spec, struct ts_buf *out,
                           struct ts_error *err);
