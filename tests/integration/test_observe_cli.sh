@@ -24,7 +24,7 @@ run "$TLSSCOPE" observe "$TS_TMP/cut.pcap"
 expect "truncated capture: exit 3" 3 "truncated|capture read failed"
 expect_out "truncated capture: the summary is still printed" "packets \.+"
 run "$TLSSCOPE" observe "$data/ndpi/443-curl.pcap" --filter "tcp port 443 and"
-expect "bad BPF filter: usage error" 2 "filter"
+expect "bad BPF filter: usage error" 2 "^tlsscope observe: bad filter 'tcp port 443 and': "
 run "$TLSSCOPE" observe -i no-such-interface-xyz
 expect "missing interface: exit 3" 3 "no-such-interface-xyz"
 
