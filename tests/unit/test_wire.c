@@ -38,6 +38,15 @@ static int parse_ch_record(const uint8_t *p, size_t len, struct ts_client_hello 
 
 static struct ts_client_hello ch_buf;
 
+/* Builds sp's hello into out and parses it back into ch_buf, which it returns. */
+static struct ts_client_hello *build_and_parse(const struct ts_hello_spec *sp, struct ts_buf *out,
+                                               struct ts_error *err)
+{
+	assert_int_equal(ts_build_client_hello(sp, out, err), 0);
+	assert_int_equal(parse_ch_record(out->data, out->len, &ch_buf, err), 0);
+	return &ch_buf;
+}
+
 static void round_trip_every_tls_version(void **state)
 {
 	static const uint16_t versions[] = { TS_SSL3, TS_TLS10, TS_TLS11, TS_TLS12, TS_TLS13 };
@@ -205,8 +214,7 @@ static void sslv3_hello_without_extensions(void **state)
 	struct ts_hello_spec sp = { .version = TS_SSL3 };
 	struct ts_buf out;
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
-	assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, NULL), 0);
+	build_and_parse(&sp, &out, NULL);
 	assert_false(ch_buf.has_extensions);
 	assert_int_equal(ch_buf.version, TS_SSL3);
 	assert_int_equal(ch_buf.n_suites, 8);
@@ -221,8 +229,7 @@ static void compression_methods_as_given(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, &err), 0);
+	build_and_parse(&sp, &out, &err);
 	assert_int_equal(ch_buf.n_compressions, 2);
 	assert_int_equal(ch_buf.compressions[0], 1);
 	assert_int_equal(ch_buf.compressions[1], 0);
@@ -242,9 +249,7 @@ static void key_shares_are_well_formed(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	struct ts_client_hello *ch = &ch_buf;
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	struct ts_client_hello *ch = build_and_parse(&sp, &out, &err);
 	assert_int_equal(ch->n_key_shares, 6);
 	static const size_t lens[] = { 1184 + 32, 32, 65, 97, 56, 65 + 1184 };
 	for (size_t i = 0; i < 6; i++) {
@@ -297,9 +302,7 @@ static void hundreds_of_suites(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	struct ts_client_hello *ch = &ch_buf;
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	struct ts_client_hello *ch = build_and_parse(&sp, &out, &err);
 	assert_int_equal(ch->n_suites, n);
 	assert_memory_equal(ch->suites, codes, n * sizeof *codes);
 	assert_int_equal(ch->n_groups, ng);
@@ -375,8 +378,7 @@ static void padding_keeps_hellos_out_of_256_to_511(void **state)
 			assert_true(hs == 512 || hs <= 515);
 		sp.no_padding = true;
 		ts_buf_reset(&out);
-		assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
-		assert_int_equal(parse_ch_record(out.data, out.len, ch, NULL), 0);
+		ch = build_and_parse(&sp, &out, NULL);
 		assert_false(ch->has_padding);
 		ts_buf_clear(&out);
 	}
@@ -918,9 +920,7 @@ static void every_extension_decoded(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	struct ts_client_hello *ch = &ch_buf;
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	struct ts_client_hello *ch = build_and_parse(&sp, &out, &err);
 	assert_memory_equal(ch->sni.p, "every.test", 10);
 	assert_true(ch->has_alpn && ch->n_alpn == 1 && ch->alpn[0].len == 2);
 	assert_true(ch->has_versions && ch->n_versions == 2 && ch->versions[1] == TS_TLS12);
@@ -973,8 +973,7 @@ static void every_extension_decoded(void **state)
 	static const struct ts_ext inner[] = { EXT(TS_EXT_ENCRYPTED_CLIENT_HELLO, "\x01") };
 	struct ts_hello_spec sp2 = { .version = TS_TLS13, .extra = inner, .n_extra = 1 };
 	ts_buf_reset(&out);
-	assert_int_equal(ts_build_client_hello(&sp2, &out, &err), 0);
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	ch = build_and_parse(&sp2, &out, &err);
 	assert_true(ch->has_ech && ch->ech_type == 1);
 	ts_buf_clear(&out);
 }
