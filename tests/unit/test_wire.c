@@ -1205,6 +1205,21 @@ static void recognising_and_resynchronising(void **state)
 	ts_buf_clear(&out);
 }
 
+/* A stream (of the given version, 0 for none yet) fed one 5-byte record
+ * header fails on it, with why in its message. */
+static void record_header_refused(uint16_t version, const char *header, const char *why)
+{
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	if (version != 0)
+		ts_tls_stream_set_version(&s, version);
+	ts_tls_stream_feed(&s, (const uint8_t *)header, 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, why));
+	ts_tls_stream_clear(&s);
+}
+
 static void limits(void **state)
 {
 	struct ts_wire_limits lim = { .max_handshake = 1000 };
@@ -1218,24 +1233,11 @@ static void limits(void **state)
 	assert_non_null(strstr(s.err.msg, "over the limit of 1000"));
 	ts_tls_stream_clear(&s);
 	/* records over the record limit */
-	ts_tls_stream_init(&s, NULL);
-	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x50\x00", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
-	assert_non_null(strstr(s.err.msg, "record.length"));
-	ts_tls_stream_clear(&s);
+	record_header_refused(0, "\x17\x03\x03\x50\x00", "record.length");
 	/* plaintext handshake records are at most 2^14 bytes */
-	ts_tls_stream_init(&s, NULL);
-	ts_tls_stream_feed(&s, (const uint8_t *)"\x16\x03\x03\x40\x01", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
-	assert_non_null(strstr(s.err.msg, "over the plaintext limit of 16384"));
-	ts_tls_stream_clear(&s);
+	record_header_refused(0, "\x16\x03\x03\x40\x01", "over the plaintext limit of 16384");
 	/* TLS 1.3 ciphertext: at most 2^14 + 256 */
-	ts_tls_stream_init(&s, NULL);
-	ts_tls_stream_set_version(&s, TS_TLS13);
-	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
-	assert_non_null(strstr(s.err.msg, "over the TLS 1.3 limit of 16640"));
-	ts_tls_stream_clear(&s);
+	record_header_refused(TS_TLS13, "\x17\x03\x03\x41\x01", "over the TLS 1.3 limit of 16640");
 	ts_tls_stream_init(&s, NULL);
 	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
 	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);   /* fine in TLS 1.2: reported at its header */
