@@ -107,6 +107,10 @@ check() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 
+# one_line DESC: ok when the last run's stderr is exactly one line (after an
+# `expect` with a pattern, which fails on an empty stderr).
+one_line() { check "$1: one line on stderr" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]; }
+
 # Under the sanitizers a leak or error makes a command exit 1, which an expected
 # exit code of 1 would hide: `expect` therefore also fails on any sanitizer
 # report in $ERR.

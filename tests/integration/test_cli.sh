@@ -27,13 +27,17 @@ check "the library does not link them either" \
 
 # A library that cannot be loaded fails the one command that needs it, with
 # one line naming it; the others do not notice.  (A private mount namespace
-# puts /dev/null over the library file.)
-without() {
+# puts another file over the library file: /dev/null, or a library without
+# the functions wanted.)
+libfile() { realpath "$(ldconfig -p | awk -v n="$1" '$1 == n { print $NF; exit }')"; }
+replaced() { # replaced LIB FILE COMMAND...: run COMMAND with FILE in LIB's place
 	local lib
-	lib=$(realpath "$(ldconfig -p | awk -v n="$1" '$1 == n { print $NF; exit }')")
-	shift
-	run unshare -rm sh -c 'mount --bind /dev/null "$0" && exec "$@"' "$lib" "$@"
+	lib=$(libfile "$1")
+	local by=$2
+	shift 2
+	run unshare -rm sh -c 'mount --bind "$0" "$1" && shift && exec "$@"' "$by" "$lib" "$@"
 }
+without() { replaced "$1" /dev/null "${@:2}"; }
 without libcurl.so.4 "$TLSSCOPE" version
 expect "libcurl missing: version still runs" 0
 expect_out "libcurl missing: version says why" "^  cannot load libcurl\.so\.4: .*file too short$"
@@ -44,6 +48,9 @@ without libpcap.so.0.8 "$TLSSCOPE" observe "$CAPTURE" --filter 'tcp port 443'
 expect "libpcap missing: a filter fails with one line" 3 "^tlsscope observe: cannot load libpcap\.so\.0\.8: "
 without libpcap.so.0.8 "$TLSSCOPE" observe "$CAPTURE"
 expect "libpcap missing: a capture file is read without it" 0
+replaced libpcap.so.0.8 "$(libfile libz.so.1)" "$TLSSCOPE" observe "$CAPTURE" --filter 'tcp port 443'
+expect "libpcap without its functions: a filter fails with one line" 3 \
+	"^tlsscope observe: libpcap\.so\.0\.8 has no function pcap_[a-z_]+$"
 without libxml2.so.2 "$TLSSCOPE" catalog https://127.0.0.1:1/
 expect "libxml2 missing: catalog fails with one line" 3 "^tlsscope catalog: cannot load libxml2\.so\.2: "
 

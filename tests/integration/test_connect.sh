@@ -185,8 +185,6 @@ kill -TERM $!; wait $!; exit $rc' sh "$TLSSCOPE" "$D"
 expect "without :PORT, connect goes to port 443" 0 "address \.+ 127\.0\.0\.1:443$"
 
 # ---- bad input: one line on stderr, the right exit code ----
-# one_line DESC: the last run's stderr is exactly one line.
-one_line() { check "$1: one line on stderr" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]; }
 connect "${CA[@]}" no-such-host.invalid:443
 expect "unknown host" 3 "^tlsscope connect: cannot resolve 'no-such-host.invalid'"
 one_line "unknown host"

@@ -17,14 +17,14 @@ expect "missing file: exit 3, one line naming it" 3 "missing.pcap"
 printf 'this is not a capture file at all\n' >"$TS_TMP/junk.pcap"
 run "$TLSSCOPE" observe "$TS_TMP/junk.pcap"
 expect "not a capture: exit 3" 3 "junk.pcap"
-[ "$(wc -l <<<"$ERR")" -eq 1 ] && ok "not a capture: a single line on stderr" || not_ok "not a capture: stderr has $(wc -l <<<"$ERR") lines"
+one_line "not a capture"
 # A capture cut in the middle of a packet: what was read is reported, then exit 3.
 head -c 30000 "$data/ndpi/443-curl.pcap" >"$TS_TMP/cut.pcap"
 run "$TLSSCOPE" observe "$TS_TMP/cut.pcap"
 expect "truncated capture: exit 3" 3 "truncated|capture read failed"
 expect_out "truncated capture: the summary is still printed" "packets \.+"
 run "$TLSSCOPE" observe "$data/ndpi/443-curl.pcap" --filter "tcp port 443 and"
-expect "bad BPF filter: usage error" 2 "filter"
+expect "bad BPF filter: usage error" 2 "^tlsscope observe: bad filter 'tcp port 443 and': "
 run "$TLSSCOPE" observe -i no-such-interface-xyz
 expect "missing interface: exit 3" 3 "no-such-interface-xyz"
 

@@ -169,8 +169,6 @@ run "$TLSSCOPE" serve --cert "$D/good.pem" --key "$D/good.key"
 expect "no mode is a usage error" 2 "choose one of --echo and --forward"
 run "$TLSSCOPE" serve --cert "$D/good.pem" --echo
 expect "--cert without --key is a usage error" 2 "each --cert needs its --key"
-# one_line DESC: the last run's stderr is exactly one line.
-one_line() { check "$1: one line on stderr" [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ]; }
 run "$TLSSCOPE" serve --cert "$D/missing.pem" --key "$D/good.key" --echo
 expect "missing certificate file" 3 "^tlsscope serve: cannot read certificate file '.*missing.pem': No such file or directory$"
 one_line "missing certificate file"

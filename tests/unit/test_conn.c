@@ -548,6 +548,19 @@ static void no_resumption_without_cache(void **state)
 	pair_free(pr);
 }
 
+/* The client presents client.pem, which the server's CA issued: both ends
+ * finish the handshake and the server's verdict on it is "trusted". */
+static void client_certificate_trusted(struct pair *pr)
+{
+	assert_int_equal(ts_config_add_keypair_file(pr->ccfg, p("client.pem"), p("client.key")), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_int_equal(pr->src, TS_OK);
+	assert_non_null(ts_conn_verify_result(pr->srv));
+	assert_true(ts_conn_verify_result(pr->srv)->trusted);
+}
+
 static void client_certificate_required(void **state)
 {
 	struct pair *pr = pair_new();
@@ -562,13 +575,7 @@ static void client_certificate_required(void **state)
 	assert_int_equal(n, TS_E_TLS);
 	assert_non_null(strstr(ts_conn_error(pr->cli), "alert"));
 	/* with one */
-	assert_int_equal(ts_config_add_keypair_file(pr->ccfg, p("client.pem"), p("client.key")), TS_OK);
-	pair_start(pr, "a.test");
-	pump(pr);
-	assert_int_equal(pr->crc, TS_OK);
-	assert_int_equal(pr->src, TS_OK);
-	assert_non_null(ts_conn_verify_result(pr->srv));
-	assert_true(ts_conn_verify_result(pr->srv)->trusted);
+	client_certificate_trusted(pr);
 	const uint8_t *const *ders;
 	const size_t *lens;
 	assert_int_equal(ts_conn_peer_chain(pr->srv, &ders, &lens), 1);
@@ -599,12 +606,7 @@ static void client_certificate_optional(void **state)
 	assert_int_equal(pr->src, TS_OK);
 	assert_null(ts_conn_verify_result(pr->srv));
 	roundtrip(pr->cli, pr->srv, "anonymous");
-	assert_int_equal(ts_config_add_keypair_file(pr->ccfg, p("client.pem"), p("client.key")), TS_OK);
-	pair_start(pr, "a.test");
-	pump(pr);
-	assert_int_equal(pr->src, TS_OK);
-	assert_non_null(ts_conn_verify_result(pr->srv));
-	assert_true(ts_conn_verify_result(pr->srv)->trusted);
+	client_certificate_trusted(pr);
 	/* a client's second keypair replaces its first */
 	assert_int_equal(ts_config_add_keypair_file(pr->ccfg, p("self.pem"), p("self.key")), TS_OK);
 	pair_start(pr, "a.test");

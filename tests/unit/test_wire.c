@@ -38,6 +38,15 @@ static int parse_ch_record(const uint8_t *p, size_t len, struct ts_client_hello 
 
 static struct ts_client_hello ch_buf;
 
+/* Builds sp's hello into out and parses it back into ch_buf, which it returns. */
+static struct ts_client_hello *build_and_parse(const struct ts_hello_spec *sp, struct ts_buf *out,
+                                               struct ts_error *err)
+{
+	assert_int_equal(ts_build_client_hello(sp, out, err), 0);
+	assert_int_equal(parse_ch_record(out->data, out->len, &ch_buf, err), 0);
+	return &ch_buf;
+}
+
 static void round_trip_every_tls_version(void **state)
 {
 	static const uint16_t versions[] = { TS_SSL3, TS_TLS10, TS_TLS11, TS_TLS12, TS_TLS13 };
@@ -205,8 +214,7 @@ static void sslv3_hello_without_extensions(void **state)
 	struct ts_hello_spec sp = { .version = TS_SSL3 };
 	struct ts_buf out;
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
-	assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, NULL), 0);
+	build_and_parse(&sp, &out, NULL);
 	assert_false(ch_buf.has_extensions);
 	assert_int_equal(ch_buf.version, TS_SSL3);
 	assert_int_equal(ch_buf.n_suites, 8);
@@ -221,8 +229,7 @@ static void compression_methods_as_given(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	assert_int_equal(parse_ch_record(out.data, out.len, &ch_buf, &err), 0);
+	build_and_parse(&sp, &out, &err);
 	assert_int_equal(ch_buf.n_compressions, 2);
 	assert_int_equal(ch_buf.compressions[0], 1);
 	assert_int_equal(ch_buf.compressions[1], 0);
@@ -242,9 +249,7 @@ static void key_shares_are_well_formed(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	struct ts_client_hello *ch = &ch_buf;
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	struct ts_client_hello *ch = build_and_parse(&sp, &out, &err);
 	assert_int_equal(ch->n_key_shares, 6);
 	static const size_t lens[] = { 1184 + 32, 32, 65, 97, 56, 65 + 1184 };
 	for (size_t i = 0; i < 6; i++) {
@@ -297,9 +302,7 @@ static void hundreds_of_suites(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	struct ts_client_hello *ch = &ch_buf;
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	struct ts_client_hello *ch = build_and_parse(&sp, &out, &err);
 	assert_int_equal(ch->n_suites, n);
 	assert_memory_equal(ch->suites, codes, n * sizeof *codes);
 	assert_int_equal(ch->n_groups, ng);
@@ -375,8 +378,7 @@ static void padding_keeps_hellos_out_of_256_to_511(void **state)
 			assert_true(hs == 512 || hs <= 515);
 		sp.no_padding = true;
 		ts_buf_reset(&out);
-		assert_int_equal(ts_build_client_hello(&sp, &out, NULL), 0);
-		assert_int_equal(parse_ch_record(out.data, out.len, ch, NULL), 0);
+		ch = build_and_parse(&sp, &out, NULL);
 		assert_false(ch->has_padding);
 		ts_buf_clear(&out);
 	}
@@ -918,9 +920,7 @@ static void every_extension_decoded(void **state)
 	struct ts_buf out;
 	struct ts_error err = { 0 };
 	ts_buf_init(&out);
-	assert_int_equal(ts_build_client_hello(&sp, &out, &err), 0);
-	struct ts_client_hello *ch = &ch_buf;
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	struct ts_client_hello *ch = build_and_parse(&sp, &out, &err);
 	assert_memory_equal(ch->sni.p, "every.test", 10);
 	assert_true(ch->has_alpn && ch->n_alpn == 1 && ch->alpn[0].len == 2);
 	assert_true(ch->has_versions && ch->n_versions == 2 && ch->versions[1] == TS_TLS12);
@@ -973,8 +973,7 @@ static void every_extension_decoded(void **state)
 	static const struct ts_ext inner[] = { EXT(TS_EXT_ENCRYPTED_CLIENT_HELLO, "\x01") };
 	struct ts_hello_spec sp2 = { .version = TS_TLS13, .extra = inner, .n_extra = 1 };
 	ts_buf_reset(&out);
-	assert_int_equal(ts_build_client_hello(&sp2, &out, &err), 0);
-	assert_int_equal(parse_ch_record(out.data, out.len, ch, &err), 0);
+	ch = build_and_parse(&sp2, &out, &err);
 	assert_true(ch->has_ech && ch->ech_type == 1);
 	ts_buf_clear(&out);
 }
@@ -1206,6 +1205,21 @@ static void recognising_and_resynchronising(void **state)
 	ts_buf_clear(&out);
 }
 
+/* A stream (of the given version, 0 for none yet) fed one 5-byte record
+ * header fails on it, with why in its message. */
+static void record_header_refused(uint16_t version, const char *header, const char *why)
+{
+	struct ts_tls_stream s;
+	struct ts_tls_event ev;
+	ts_tls_stream_init(&s, NULL);
+	if (version != 0)
+		ts_tls_stream_set_version(&s, version);
+	ts_tls_stream_feed(&s, (const uint8_t *)header, 5);
+	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
+	assert_non_null(strstr(s.err.msg, why));
+	ts_tls_stream_clear(&s);
+}
+
 static void limits(void **state)
 {
 	struct ts_wire_limits lim = { .max_handshake = 1000 };
@@ -1219,24 +1233,11 @@ static void limits(void **state)
 	assert_non_null(strstr(s.err.msg, "over the limit of 1000"));
 	ts_tls_stream_clear(&s);
 	/* records over the record limit */
-	ts_tls_stream_init(&s, NULL);
-	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x50\x00", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
-	assert_non_null(strstr(s.err.msg, "record.length"));
-	ts_tls_stream_clear(&s);
+	record_header_refused(0, "\x17\x03\x03\x50\x00", "record.length");
 	/* plaintext handshake records are at most 2^14 bytes */
-	ts_tls_stream_init(&s, NULL);
-	ts_tls_stream_feed(&s, (const uint8_t *)"\x16\x03\x03\x40\x01", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
-	assert_non_null(strstr(s.err.msg, "over the plaintext limit of 16384"));
-	ts_tls_stream_clear(&s);
+	record_header_refused(0, "\x16\x03\x03\x40\x01", "over the plaintext limit of 16384");
 	/* TLS 1.3 ciphertext: at most 2^14 + 256 */
-	ts_tls_stream_init(&s, NULL);
-	ts_tls_stream_set_version(&s, TS_TLS13);
-	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
-	assert_int_equal(ts_tls_stream_next(&s, &ev), TS_E_MALFORMED);
-	assert_non_null(strstr(s.err.msg, "over the TLS 1.3 limit of 16640"));
-	ts_tls_stream_clear(&s);
+	record_header_refused(TS_TLS13, "\x17\x03\x03\x41\x01", "over the TLS 1.3 limit of 16640");
 	ts_tls_stream_init(&s, NULL);
 	ts_tls_stream_feed(&s, (const uint8_t *)"\x17\x03\x03\x41\x01", 5);
 	assert_int_equal(ts_tls_stream_next(&s, &ev), 1);   /* fine in TLS 1.2: reported at its header */
