@@ -395,8 +395,10 @@ static int by_code(const void *a, const void *b)
 	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
 
-#define TLS12_TASKS 6
+#define TLS12_TASKS 4
+#define KNOWN_TASKS 2
 static size_t tls12_tasks(struct scan_target *t, int v, struct task *k);
+static size_t known_tasks(struct scan_target *t, int v, struct task *k);
 static void task_groups13(struct scan_target *t, int arg);
 static void task_sigalgs13(struct scan_target *t, int arg);
 
@@ -499,8 +501,14 @@ static void task_suites(struct scan_target *t, int arg)
 		                 : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS, __ATOMIC_RELAXED);
 	if (n_early == 0 && *n_found > 0 && (v == TS_SV_TLS13 || v == TS_SV_TLS12))
 		n_early = early_tasks(t, v, early);   /* found only in chunks: they run now */
+	struct task known[KNOWN_TASKS];
+	size_t n_known = *n_found > 0 && v == TS_SV_TLS12 ? known_tasks(t, v, known) : 0;
+	for (size_t i = 0; i < n_known; i++)
+		task_start(&known[i]);
 	for (size_t i = 0; i < n_early; i++)
 		task_finish(&early[i]);
+	for (size_t i = 0; i < n_known; i++)
+		task_finish(&known[i]);
 }
 
 static void task_ssl2(struct scan_target *t, int arg)
@@ -650,12 +658,13 @@ static void task_groups12(struct scan_target *t, int arg)
 	}
 }
 
+/* arg: the version; the group of DHE suites, when one was accepted */
 static void task_dh(struct scan_target *t, int arg)
 {
 	struct ts_scan_result *r = t->res;
 	int v = arg;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	size_t ns = v >= 0 ? pick_registry(t, v, suites, want_dhe, 0) : 0;
+	size_t ns = v >= 0 ? pick(r, v, suites, want_dhe, 0) : 0;
 	if (ns == 0)
 		return;
 	struct probe p;
@@ -669,8 +678,10 @@ static void task_dh(struct scan_target *t, int arg)
 	probe_clear(&p);
 }
 
-/* The schemes one key type signs with, in the server's order. */
-static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size_t *n_found)
+/* The schemes one key type signs with, in the server's order; first is the
+ * scheme of an answer to the whole list already in hand, or 0. */
+static void sigalgs12_for(struct scan_target *t, int auth, uint16_t first, uint16_t *found,
+                          size_t *n_found)
 {
 	uint16_t suites[TS_SCAN_MAX_SUITES];
 	size_t ns = pick_registry(t, TS_SV_TLS12, suites, want_fs_auth, auth);
@@ -678,6 +689,8 @@ static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size
 		return;
 	uint16_t offer[TS_SCAN_MAX_LIST];
 	size_t n = registry_sigalgs(offer, TS_SCAN_MAX_LIST);
+	if (first != 0)
+		take_choice(true, first, offer, &n, found, n_found);
 	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
 		struct probe p;
 		probe_init(&p);
@@ -694,52 +707,19 @@ static void sigalgs12_for(struct scan_target *t, int auth, uint16_t *found, size
 	}
 }
 
-struct sig12_part {
-	struct scan_target *t;
-	int auth;
-	uint16_t found[TS_SCAN_MAX_LIST];
-	size_t n_found;
-	uv_thread_t th;
-	bool started;
-};
-
-static void sig12_main(void *arg)
-{
-	struct sig12_part *p = arg;
-	sigalgs12_for(p->t, p->auth, p->found, &p->n_found);
-}
-
-/* One elimination per key type (RSA, ECDSA, DSS), side by side. */
-static void task_sigalgs12(struct scan_target *t, int arg)
-{
-	struct ts_scan_result *r = t->res;
-	if (arg != TS_SV_TLS12)
-		return;
-	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
-	struct sig12_part parts[3];
-	for (size_t a = 0; a < 3; a++) {
-		parts[a] = (struct sig12_part){ .t = t, .auth = auths[a] };
-		parts[a].started = a > 0 && spawn(&parts[a].th, sig12_main, &parts[a]);
-	}
-	for (size_t a = 0; a < 3; a++)
-		if (!parts[a].started)
-			sig12_main(&parts[a]);
-	for (size_t a = 0; a < 3; a++) {
-		if (parts[a].started)
-			uv_thread_join(&parts[a].th);
-		for (size_t i = 0; i < parts[a].n_found; i++)
-			if (!in_list(r->sigalgs12, r->n_sigalgs12, parts[a].found[i]) &&
-			    r->n_sigalgs12 < TS_SCAN_MAX_LIST)
-				r->sigalgs12[r->n_sigalgs12++] = parts[a].found[i];
-	}
-}
-
 /* TLS 1.3 hides the chosen scheme in the encrypted CertificateVerify, so a
  * scheme is known accepted only when offered alone: a server with no key for
  * it refuses the hello.  The schemes of one key type are first offered
  * together (most servers refuse most families in one hello), then one by
  * one; the last of a family accepted together need not be asked alone when
- * the others were refused. */
+ * the others were refused.  The families after the first two are for keys
+ * few servers have: they are first offered all together, in one hello.
+ *
+ * That hello carries no key share.  A server that refuses it with an alert
+ * checks the schemes before it asks for a key share (OpenSSL and GnuTLS
+ * do), so a HelloRetryRequest then answers each question, at a third of a
+ * full handshake's cost to the server; any other answer and the questions
+ * are asked by full handshakes. */
 static const uint16_t sigalgs13_families[][4] = {
 	{ 0x0403, 0x0503, 0x0603 },             /* ECDSA */
 	{ 0x0804, 0x0805, 0x0806 },             /* RSA-PSS, rsaEncryption key */
@@ -748,26 +728,56 @@ static const uint16_t sigalgs13_families[][4] = {
 	{ 0x081a, 0x081b, 0x081c },             /* ECDSA brainpool */
 };
 #define N_SIG13_FAMILIES (sizeof sigalgs13_families / sizeof sigalgs13_families[0])
+#define N_SIG13_COMMON 2
 
 struct sig13_state {
 	struct scan_target *t;
+	bool by_hrr;                    /* a HelloRetryRequest says accepted */
 	uv_mutex_t lock;
-	size_t next;
+	size_t next, n_families;
 	bool ok[N_SIG13_FAMILIES][4];
 };
 
-static bool sig13_accepted(struct scan_target *t, const uint16_t *schemes, size_t n)
+static bool sig13_accepted(struct sig13_state *s, const uint16_t *schemes, size_t n,
+                           enum probe_outcome *outcome)
 {
 	uint16_t suites[TS_SCAN_MAX_SUITES];
 	size_t ns = registry_suites(true, suites, TS_SCAN_MAX_SUITES);
 	struct probe p;
 	probe_init(&p);
 	spec13(&p.spec, suites, ns);
+	if (s->by_hrr) {
+		p.spec.key_shares = no_share;
+		p.spec.n_key_shares = 0;
+	}
 	p.spec.sigalgs = schemes;
 	p.spec.n_sigalgs = n;
-	bool ok = probe_run(t, &p) == P_HELLO && p.version == TS_TLS13 && !p.is_hrr;
+	enum probe_outcome o = probe_run(s->t, &p);
+	bool ok = o == P_HELLO && p.version == TS_TLS13 && p.is_hrr == s->by_hrr;
 	probe_clear(&p);
+	if (outcome != NULL)
+		*outcome = o;
 	return ok;
+}
+
+static size_t sig13_family_len(size_t f)
+{
+	size_t n = 0;
+	while (n < 4 && sigalgs13_families[f][n] != 0)
+		n++;
+	return n;
+}
+
+static void sig13_family(struct sig13_state *s, size_t f)
+{
+	const uint16_t *fam = sigalgs13_families[f];
+	size_t n = sig13_family_len(f), n_ok = 0;
+	if (!sig13_accepted(s, fam, n, NULL))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		s->ok[f][i] = i + 1 == n && n_ok == 0 ? true : sig13_accepted(s, &fam[i], 1, NULL);
+		n_ok += s->ok[f][i];
+	}
 }
 
 static void sig13_worker(void *arg)
@@ -777,18 +787,9 @@ static void sig13_worker(void *arg)
 		uv_mutex_lock(&s->lock);
 		size_t f = s->next++;
 		uv_mutex_unlock(&s->lock);
-		if (f >= N_SIG13_FAMILIES)
+		if (f >= s->n_families)
 			return;
-		const uint16_t *fam = sigalgs13_families[f];
-		size_t n = 0, n_ok = 0;
-		while (n < 4 && fam[n] != 0)
-			n++;
-		if (!sig13_accepted(s->t, fam, n))
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			s->ok[f][i] = i + 1 == n && n_ok == 0 ? true : sig13_accepted(s->t, &fam[i], 1);
-			n_ok += s->ok[f][i];
-		}
+		sig13_family(s, f);
 	}
 }
 
@@ -796,7 +797,20 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	struct sig13_state s = { .t = t };
+	struct sig13_state s = { .t = t, .by_hrr = true, .n_families = N_SIG13_COMMON };
+	uint16_t rare[4 * N_SIG13_FAMILIES];
+	size_t n = 0;
+	for (size_t f = N_SIG13_COMMON; f < N_SIG13_FAMILIES; f++)
+		for (size_t i = 0; i < sig13_family_len(f); i++)
+			rare[n++] = sigalgs13_families[f][i];
+	enum probe_outcome o;
+	bool rare_ok = sig13_accepted(&s, rare, n, &o);
+	if (o != P_ALERT) {
+		s.by_hrr = false;
+		rare_ok = sig13_accepted(&s, rare, n, NULL);
+	}
+	if (rare_ok)
+		s.n_families = N_SIG13_FAMILIES;
 	uv_mutex_init(&s.lock);
 	uv_thread_t th[2];
 	int nth = 0;
@@ -839,76 +853,142 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
 	ts_verify_result_clear(&vr);
 }
 
-/* One hello per key type (RSA, ECDSA, DSS suites only) draws out each
- * certificate; the same hellos ask for OCSP, a ticket, secure renegotiation,
- * heartbeats and DEFLATE, and the first one tries Heartbleed. */
-static void task_certs(struct scan_target *t, int arg)
+/* One key type (RSA, ECDSA, DSS) at the best version up to TLS 1.2, on its
+ * own thread.  A hello offering the type's suites draws out its certificate
+ * and asks for OCSP, a ticket, secure renegotiation, heartbeats and DEFLATE,
+ * then tries Heartbleed; at TLS 1.2 its answer is also the first round of
+ * the elimination of the schemes the key signs with. */
+struct key_part {
+	struct scan_target *t;
+	int v, auth;
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	struct probe hello;
+	struct ts_scan_cert cert;
+	bool have_cert;
+	uint16_t sigalgs[TS_SCAN_MAX_LIST];
+	size_t n_sigalgs;
+	uv_thread_t th;
+	bool started;
+};
+
+static const char *const auth_names[] = { [TS_AUTH_RSA] = "RSA", [TS_AUTH_ECDSA] = "ECDSA",
+                                          [TS_AUTH_DSS] = "DSS" };
+
+static void key_main(void *arg)
 {
-	struct ts_scan_result *r = t->res;
-	int v = arg;
-	if (v < 0) {
-		return;   /* TLS 1.3 only: task_conn gets the certificate */
+	struct key_part *k = arg;
+	struct scan_target *t = k->t;
+	struct probe *p = &k->hello;
+	size_t ns = pick_registry(t, k->v, k->suites, want_auth, k->auth);
+	if (ns == 0)
+		return;
+	spec12(&p->spec, version_codes[k->v], k->suites, ns);
+	if (k->v >= TS_SV_TLS10) {
+		p->spec.status_request = true;
+		p->spec.session_ticket = true;
+		p->spec.heartbeat = true;
+		p->after = AFTER_HEARTBLEED;
 	}
-	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
-	static const char *const auth_names[] = { "RSA", "ECDSA", "DSS" };
-	bool first = true;
-	for (size_t a = 0; a < sizeof auths / sizeof auths[0]; a++) {
-		uint16_t suites[TS_SCAN_MAX_SUITES];
-		size_t ns = pick_registry(t, v, suites, want_auth, auths[a]);
-		if (ns == 0)
-			continue;
-		struct probe p;
-		probe_init(&p);
-		spec12(&p.spec, version_codes[v], suites, ns);
-		if (v >= TS_SV_TLS10) {
-			p.spec.status_request = true;
-			p.spec.session_ticket = true;
-			p.spec.heartbeat = true;
-		}
-		static const uint8_t deflate_null[] = { 1, 0 };   /* DEFLATE, then null */
-		p.spec.compressions = deflate_null;
-		p.spec.n_compressions = 2;
-		p.stop = STOP_DONE;
-		p.after = first && v >= TS_SV_TLS10 ? AFTER_HEARTBLEED : AFTER_NONE;
-		enum probe_outcome o = probe_run(t, &p);
-		if (o == P_HELLO) {
-			if (v >= TS_SV_TLS10) {
-				r->secure_renegotiation = p.has_reneg ? TS_YES : TS_NO;
-				if (r->ocsp_stapling != TS_YES)
-					r->ocsp_stapling = p.cert_status ? TS_YES : TS_NO;
-				if (r->session_ticket != TS_YES)
-					r->session_ticket = p.has_ticket ? TS_YES : TS_NO;
-				if (r->heartbeat != TS_YES)
-					r->heartbeat = p.has_heartbeat ? TS_YES : TS_NO;
-			}
-			if (r->compression != TS_YES)
-				r->compression = p.compression != 0 ? TS_YES : TS_NO;
-			if (r->session_id != TS_YES)
-				r->session_id = p.session_id_len > 0 ? TS_YES : TS_NO;
-			if (first && p.after == AFTER_HEARTBLEED && p.hello_done)
-				r->heartbleed = p.after_result;
-			first = false;
-			if (p.n_certs > 0 && r->n_certs < TS_SCAN_MAX_CERTS) {
-				/* the same certificate for two key types is shown once */
-				struct ts_scan_cert *c = &r->certs[r->n_certs];
-				memset(c, 0, sizeof *c);
-				snprintf(c->auth, sizeof c->auth, "%s", auth_names[a]);
-				verify_cert(t, c, (const uint8_t *const *)p.certs, p.cert_lens, p.n_certs);
-				bool dup = false;
-				for (size_t i = 0; i < r->n_certs; i++)
-					if (strcmp(r->certs[i].leaf.sha256, c->leaf.sha256) == 0)
-						dup = true;
-				if (dup)
-					ts_cert_info_clear(&c->leaf);
-				else
-					r->n_certs++;
-			}
-		} else if (hostile(o)) {
-			/* a refusal only says the server has no key of this type */
-			note(t, "certificate (%s): %s", auth_names[a], outcome_words(&p));
-		}
-		probe_clear(&p);
+	static const uint8_t deflate_null[] = { 1, 0 };   /* DEFLATE, then null */
+	p->spec.compressions = deflate_null;
+	p->spec.n_compressions = 2;
+	p->stop = STOP_DONE;
+	enum probe_outcome o = probe_run(t, p);
+	if (o != P_HELLO) {
+		/* a refusal only says the server has no key of this type */
+		if (hostile(o))
+			note(t, "certificate (%s): %s", auth_names[k->auth], outcome_words(p));
+		return;
 	}
+	if (p->n_certs > 0) {
+		snprintf(k->cert.auth, sizeof k->cert.auth, "%s", auth_names[k->auth]);
+		verify_cert(t, &k->cert, (const uint8_t *const *)p->certs, p->cert_lens, p->n_certs);
+		k->have_cert = true;
+	}
+	if (k->v == TS_SV_TLS12)
+		sigalgs12_for(t, k->auth, p->have_ske && p->ske.has_sigalg ? p->ske.sigalg : 0,
+		              k->sigalgs, &k->n_sigalgs);
+}
+
+/* What a key type's hello told (the key types in a fixed order: the report
+ * does not depend on which thread ended first). */
+static void key_record(struct ts_scan_result *r, struct key_part *k)
+{
+	const struct probe *p = &k->hello;
+	if (p->outcome != P_HELLO)
+		return;
+	if (k->v >= TS_SV_TLS10) {
+		r->secure_renegotiation = p->has_reneg ? TS_YES : TS_NO;
+		if (r->ocsp_stapling != TS_YES)
+			r->ocsp_stapling = p->cert_status ? TS_YES : TS_NO;
+		if (r->session_ticket != TS_YES)
+			r->session_ticket = p->has_ticket ? TS_YES : TS_NO;
+		if (r->heartbeat != TS_YES)
+			r->heartbeat = p->has_heartbeat ? TS_YES : TS_NO;
+		if (p->hello_done && p->after_result != TS_UNKNOWN && r->heartbleed != TS_YES)
+			r->heartbleed = p->after_result;
+	}
+	if (r->compression != TS_YES)
+		r->compression = p->compression != 0 ? TS_YES : TS_NO;
+	if (r->session_id != TS_YES)
+		r->session_id = p->session_id_len > 0 ? TS_YES : TS_NO;
+	/* the same certificate for two key types is shown once */
+	bool dup = !k->have_cert || r->n_certs >= TS_SCAN_MAX_CERTS;
+	for (size_t i = 0; i < r->n_certs && !dup; i++)
+		dup = strcmp(r->certs[i].leaf.sha256, k->cert.leaf.sha256) == 0;
+	if (dup)
+		ts_cert_info_clear(&k->cert.leaf);
+	else
+		r->certs[r->n_certs++] = k->cert;
+	for (size_t i = 0; i < k->n_sigalgs; i++)
+		if (!in_list(r->sigalgs12, r->n_sigalgs12, k->sigalgs[i]) &&
+		    r->n_sigalgs12 < TS_SCAN_MAX_LIST)
+			r->sigalgs12[r->n_sigalgs12++] = k->sigalgs[i];
+}
+
+/* The key types auths[] at version v, side by side. */
+static void keys_run(struct scan_target *t, int v, const int *auths, size_t n)
+{
+	struct key_part *k = calloc(n, sizeof *k);
+	if (k == NULL) {
+		note(t, "certificates: out of memory");
+		return;
+	}
+	for (size_t a = 0; a < n; a++) {
+		k[a].t = t;
+		k[a].v = v;
+		k[a].auth = auths[a];
+		probe_init(&k[a].hello);
+		k[a].started = a > 0 && spawn(&k[a].th, key_main, &k[a]);
+	}
+	for (size_t a = 0; a < n; a++)
+		if (!k[a].started)
+			key_main(&k[a]);
+	for (size_t a = 0; a < n; a++) {
+		if (k[a].started)
+			uv_thread_join(&k[a].th);
+		key_record(t->res, &k[a]);
+		probe_clear(&k[a].hello);
+	}
+	free(k);
+}
+
+/* arg: the version (the best one up to TLS 1.2) */
+static void task_keys(struct scan_target *t, int arg)
+{
+	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA };
+	if (arg >= 0)
+		keys_run(t, arg, auths, sizeof auths / sizeof auths[0]);
+	/* else TLS 1.3 only: task_conn gets the certificate */
+}
+
+/* DSS keys are rare: asked for only when a DSS suite was accepted. */
+static void task_dss(struct scan_target *t, int arg)
+{
+	static const int dss[] = { TS_AUTH_DSS };
+	uint16_t suites[TS_SCAN_MAX_SUITES];
+	if (arg >= 0 && pick(t->res, arg, suites, want_auth, TS_AUTH_DSS) > 0)
+		keys_run(t, arg, dss, 1);
 }
 
 /* Complete handshakes through conn.h: the certificate of a TLS 1.3-only
@@ -1260,11 +1340,19 @@ static void task_alpn(struct scan_target *t, int arg)
 /* The probes of the best version up to TLS 1.2 (v). */
 static size_t tls12_tasks(struct scan_target *t, int v, struct task *k)
 {
-	static const task_fn fns[TLS12_TASKS] = { task_certs, task_groups12, task_sigalgs12,
-	                                          task_dh, task_ccs, task_alpn };
+	static const task_fn fns[TLS12_TASKS] = { task_keys, task_groups12, task_ccs, task_alpn };
 	for (size_t i = 0; i < TLS12_TASKS; i++)
 		k[i] = (struct task){ .fn = fns[i], .arg = v, .t = t };
 	return TLS12_TASKS;
+}
+
+/* The probes of v that only suites rarely accepted call for: they wait for
+ * v's suites to be known, and most servers need none of them. */
+static size_t known_tasks(struct scan_target *t, int v, struct task *k)
+{
+	k[0] = (struct task){ .fn = task_dh, .arg = v, .t = t };
+	k[1] = (struct task){ .fn = task_dss, .arg = v, .t = t };
+	return KNOWN_TASKS;
 }
 
 static void scan_one(const char *target, const struct ts_scan_options *opt,
@@ -1273,6 +1361,7 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	uint64_t t0 = ts_monotonic_ns();
 	struct scan_target t;
 	memset(&t, 0, sizeof t);
+	t.spare_fd = -1;
 	t.opt = opt;
 	t.res = r;
 	t.trust = trust;
@@ -1281,13 +1370,12 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	if (rc == TS_OK)
 		rc = ts_resolve(t.host, t.port, AF_UNSPEC, opt->timeout_ms, &t.addrs, &err);
 	if (rc == TS_OK) {
-		/* the first address that accepts is the one scanned */
-		int fd;
+		/* the first address that accepts is the one scanned; the first
+		 * probe's connection is the socket that found it */
 		size_t which = 0;
 		r->connections++;
-		rc = ts_connect(&t.addrs, opt->timeout_ms, &fd, &which, &err);
+		rc = ts_connect(&t.addrs, opt->timeout_ms, &t.spare_fd, &which, &err);
 		if (rc == TS_OK) {
-			close(fd);
 			t.addrs.addr[0] = t.addrs.addr[which];
 			t.addrs.n = 1;
 			ts_addr_format(&t.addrs.addr[0], r->address);
@@ -1331,8 +1419,9 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	if (any) {
 		if (r->n_suites[TS_SV_TLS12] == 0) {
 			/* else they ran beside TLS 1.2's enumeration */
-			struct task k[TLS12_TASKS];
-			run_tasks(k, tls12_tasks(&t, best12(r), k));
+			struct task k[TLS12_TASKS + KNOWN_TASKS];
+			size_t n = tls12_tasks(&t, best12(r), k);
+			run_tasks(k, n + known_tasks(&t, best12(r), k + n));
 		}
 		/* fallback and renegotiation need every version's answer: side by side */
 		struct task last[] = { { .fn = task_fallback, .t = &t },
@@ -1369,6 +1458,8 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 		         t.first_error[0] && r->status != TS_E_TIMEOUT ? ": " : "",
 		         r->status != TS_E_TIMEOUT ? t.first_error : "");
 	}
+	if (t.spare_fd >= 0)
+		close(t.spare_fd);
 	unsigned refused = __atomic_load_n(&t.refusals, __ATOMIC_RELAXED);
 	if (refused > 0)
 		note(&t, "%u connection attempts were refused or reset; retried after a pause", refused);

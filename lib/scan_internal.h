@@ -24,6 +24,8 @@ struct scan_target {
 	uint16_t port;
 	enum ts_starttls_proto starttls;
 	struct ts_addrlist addrs;       /* the one address that answered first */
+	int spare_fd;                   /* atomic: the socket that found it, for the first
+	                                 * connection to take, or -1 */
 	uv_sem_t budget;                /* connections at a time */
 	bool small_hellos[TS_SV_COUNT]; /* the server hangs up on big hellos at this version */
 	uv_mutex_t lock;                /* res and notes */

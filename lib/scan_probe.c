@@ -57,12 +57,16 @@ static void add_close_notify(struct ts_buf *b)
 	ts_buf_put(b, alert, sizeof alert);
 }
 
-/* Connects (with back-off on refusal) and runs the preamble. */
+/* Connects (with back-off on refusal), or takes the socket that found the
+ * address, and runs the preamble. */
 static int open_conn(struct scan_target *t, struct probe *p, int *fd)
 {
 	struct ts_error err = { 0 };
 	int rc = TS_E_CONNECT;
-	for (int attempt = 0; attempt <= CONNECT_RETRIES; attempt++) {
+	*fd = __atomic_exchange_n(&t->spare_fd, -1, __ATOMIC_RELAXED);
+	if (*fd >= 0)
+		rc = TS_OK;
+	for (int attempt = 0; rc != TS_OK && attempt <= CONNECT_RETRIES; attempt++) {
 		if (attempt > 0)
 			sleep_ms(100u << attempt);
 		__atomic_add_fetch(&t->connections, 1, __ATOMIC_RELAXED);

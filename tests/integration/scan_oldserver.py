@@ -21,6 +21,11 @@ MODE:
   bigrecord a handshake message that claims 16 MB, then endless filler
   smtp      an SMTP server offering STARTTLS, then TLS 1.2/1.3 by Python's ssl
             module (needs CERT.pem and KEY as the 3rd and 4th arguments)
+  shareFirst  TLS 1.3 only, with one ECDSA P-256 key, settling the key share
+            before it picks a certificate (as Go's crypto/tls does): a hello
+            without a usable share gets a HelloRetryRequest whatever schemes
+            it offers; one with a share gets a ServerHello only when it offers
+            ecdsa_secp256r1_sha256
 """
 import os
 import socket
@@ -93,12 +98,55 @@ def parse_hello(body):
     return v, suites, comps, exts
 
 
+HRR_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
+
+
+def u16_list(b):
+    return [struct.unpack(">H", b[i:i + 2])[0] for i in range(0, len(b) - 1, 2)]
+
+
+def tls13_answer(s, body, suites, exts):
+    """shareFirst: the answer of a TLS 1.3-only server that looks at the
+    signature schemes only once it has a key share (then stops: the rest of
+    a real handshake is encrypted, and the scan reads no further)."""
+    alert = record(21, 0x0303, b"\x02\x28")                        # handshake_failure
+    if 0x0304 not in u16_list(exts.get(0x2B, b"")[1:]):
+        s.sendall(record(21, 0x0303, b"\x02\x46"))                  # protocol_version
+        return
+    suite = next((x for x in (0x1301, 0x1302) if x in suites), None)
+    offered = u16_list(exts.get(0x0A, b"")[2:])
+    group = next((g for g in (0x001D, 0x0017) if g in offered), None)
+    if suite is None or group is None:
+        s.sendall(alert)
+        return
+    shares, p, ks = exts.get(0x33, b"\x00\x00")[2:], 0, None
+    while p + 4 <= len(shares):
+        g, n = struct.unpack(">HH", shares[p:p + 4])
+        if g == group:
+            ks = shares[p + 4:p + 4 + n]
+        p += 4 + n
+    sid = body[35:35 + body[34]]
+    if ks is None:
+        random, share = HRR_RANDOM, struct.pack(">H", group)
+    elif 0x0403 in u16_list(exts.get(0x0D, b"")[2:]):
+        random, share = os.urandom(32), struct.pack(">HH", group, len(ks)) + os.urandom(len(ks))
+    else:
+        s.sendall(alert)
+        return
+    ext = struct.pack(">HHH", 0x2B, 2, 0x0304) + struct.pack(">HH", 0x33, len(share)) + share
+    sh = struct.pack(">H", 0x0303) + random + bytes([len(sid)]) + sid
+    sh += struct.pack(">HBH", suite, 0, len(ext)) + ext
+    s.sendall(record(22, 0x0303, hs(2, sh)))
+
+
 def tls_answer(s, first5):
     length = struct.unpack(">H", first5[3:5])[0]
     msg = read_exact(s, length)
     if first5[0] != 22 or msg[0] != 1:
         return False
     v, suites, comps, exts = parse_hello(msg[4:])
+    if MODE == "shareFirst":
+        return tls13_answer(s, msg[4:], suites, exts)
     if MODE == "smallhello" and len(suites) > 64:
         return False            # hangs up on a big hello, as some old servers did
     if v < 0x0300:
@@ -207,7 +255,7 @@ def serve(c):
             c.sendall(b"\x16\x03\x03\x40\x00\x02\xff\xff\xff")
             while True:
                 c.sendall(b"\x00" * 16384)
-        elif first[0] & 0x80:
+        elif first[0] & 0x80 and MODE != "shareFirst":
             ssl2_answer(c, first)
         else:
             tls_answer(c, first)

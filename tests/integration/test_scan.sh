@@ -72,6 +72,22 @@ expect "legacy: --fail-on medium exits 1" 1
 expect_out "legacy: text report lists findings" 'weak_dh +The DHE group has only 1024 bits'
 expect_out "legacy: text report counts connections" 'connections \.+ [0-9]+ in [0-9]+ ms'
 
+# --- openssl s_server with a DSA key: DSS suites at TLS 1.0 and 1.1 only (OpenSSL 3
+# signs no TLS 1.2 handshake with DSA); the DSS certificate is asked for only
+# once DSS suites were found, and the DHE group once DHE suites were
+openssl dsaparam -out dsap.pem 1024 2>/dev/null && openssl gendsa -out dsa.key dsap.pem 2>/dev/null
+openssl req -new -x509 -key dsa.key -out dsa.pem -subj /CN=localhost -days 30 2>/dev/null
+p3=$(free_port)
+openssl s_server -accept "127.0.0.1:$p3" -cert dsa.pem -key dsa.key -www -quiet \
+	-cipher 'ALL:@SECLEVEL=0' -dhparam dh1024.pem >/dev/null 2>&1 &
+track $!
+wait_port "$p3"
+check "dss: scan" scan dss "$p3"
+same "dss: TLS 1.0 and 1.1 only" dss.json '[.protocols[]]' '[false,false,true,true,false,false]'
+same "dss: the DSA certificate, drawn out by DSS suites" dss.json \
+	'[.certificates[]|[.auth,.key_type,.key_bits]]' '[["DSS","DSA",1024]]'
+same "dss: the DHE group" dss.json .groups.dh_bits 1024
+
 # --- openssl s_server with -serverpref and a short list: the order is the configured one
 p2=$(free_port)
 openssl s_server -accept "127.0.0.1:$p2" -cert rsa.pem -key rsa.key -www -quiet -serverpref \

@@ -77,6 +77,19 @@ same "mute: a note says it stalls" mute.json \
 	'[.notes[]|select(startswith("CCS injection: ") and contains("stalls"))]|length' 1
 same "mute: no ccs_injection finding" mute.json '[.findings[].id|select(.=="ccs_injection")]' '[]'
 
+# TLS 1.3 schemes are asked with no key share only of a server that refuses
+# such a hello for its schemes; this one asks for a share whatever the
+# schemes (Go's crypto/tls does), so full handshakes must tell.
+server shareFirst good.pem
+run "$TLSSCOPE" scan --json --timeout 1 "127.0.0.1:$port"
+echo "$OUT" >share.json
+same "shareFirst: TLS 1.3 only" share.json '[.protocols[]]' '[false,false,false,false,false,true]'
+same "shareFirst: its suites and groups, from HelloRetryRequests" share.json \
+	'[.ciphers.tls1_3,.groups.tls1_3]' \
+	'[["TLS_AES_128_GCM_SHA256","TLS_AES_256_GCM_SHA384"],["x25519","secp256r1"]]'
+same "shareFirst: only the scheme its P-256 key signs with" share.json .sigalgs.tls1_3 \
+	'["ecdsa_secp256r1_sha256"]'
+
 for mode in garbage close stall bigrecord; do
 	server "$mode"
 	run "$TLSSCOPE" scan --json --timeout 1 "127.0.0.1:$port"
