@@ -1012,8 +1012,9 @@ static ssize_t no_io_w(void *arg, const void *buf, size_t len)
 	return TS_E_WANT_WRITE;
 }
 
-/* A client config that accepts whatever the server has. */
-static struct ts_config *conn_config(struct scan_target *t, unsigned protocols)
+/* A client config that accepts whatever the server has (with reneg, servers
+ * without RFC 5746 too). */
+static struct ts_config *conn_config(struct scan_target *t, unsigned protocols, bool reneg)
 {
 	struct ts_config *cfg = ts_config_new();
 	if (cfg == NULL)
@@ -1028,6 +1029,8 @@ static struct ts_config *conn_config(struct scan_target *t, unsigned protocols)
 	ts_config_set_timeout(cfg, t->opt->timeout_ms);
 	if (t->opt->ca_path != NULL)
 		ts_config_set_ca_path(cfg, t->opt->ca_path);   /* cheaper than the system store */
+	if (reneg)
+		ts_config_insecure_legacy_renegotiation(cfg);
 	/* OpenSSL's context (and the trust store) is built with the first conn:
 	 * build it now, not while a connection is open and the server waits
 	 * (a single-threaded server would stall every other probe); every
@@ -1196,7 +1199,7 @@ static void resume(struct scan_target *t, struct ts_config *cfg, bool http, bool
 static void task_conn(struct scan_target *t, int arg)
 {
 	(void)arg;
-	struct ts_config *cfg = conn_config(t, TS_PROTOS_LEGACY | TS_PROTOS_DEFAULT);
+	struct ts_config *cfg = conn_config(t, TS_PROTOS_LEGACY | TS_PROTOS_DEFAULT, false);
 	if (cfg == NULL)
 		return;
 	bool http = t->starttls == TS_STARTTLS_NONE;
@@ -1235,9 +1238,7 @@ static void task_renegotiation(struct scan_target *t, int arg)
 			r->client_renegotiation = TS_NO;   /* TLS 1.3 has no renegotiation */
 		return;
 	}
-	struct ts_config *cfg = conn_config(t, TS_PROTOS_LEGACY | TS_PROTO_TLS1_2);
-	if (cfg != NULL)
-		ts_config_insecure_legacy_renegotiation(cfg);   /* servers without RFC 5746 too */
+	struct ts_config *cfg = conn_config(t, TS_PROTOS_LEGACY | TS_PROTO_TLS1_2, true);
 	int fd;
 	struct ts_conn *c = cfg != NULL ? conn_open(t, cfg, &fd) : NULL;
 	if (c != NULL && conn_handshake(t, c, "client renegotiation: TLS 1.2 or older handshake")) {
@@ -1423,7 +1424,9 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 			size_t n = tls12_tasks(&t, best12(r), k);
 			run_tasks(k, n + known_tasks(&t, best12(r), k + n));
 		}
-		/* fallback and renegotiation need every version's answer: side by side */
+		/* fallback and renegotiation need every version's answer: side by
+		 * side, last (openssl s_server sleeps a second after refusing a
+		 * renegotiation, and any probe still open would wait for it) */
 		struct task last[] = { { .fn = task_fallback, .t = &t },
 		                       { .fn = task_renegotiation, .t = &t } };
 		run_tasks(last, sizeof last / sizeof last[0]);
