@@ -1,4 +1,5 @@
 #include "tlsscope/net.h"
+#include "fiber_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -193,7 +194,8 @@ void ts_addr_format(const struct ts_addr *a, char out[TS_ADDRSTR_MAX])
 		snprintf(out, TS_ADDRSTR_MAX, "%s:%u", ip, ts_addr_port(a));
 }
 
-int ts_wait_fd(int fd, bool for_write, int timeout_ms, struct ts_error *err)
+/* 1 ready, 0 timed out, -1 poll failed (errno). */
+static int poll_one(int fd, bool for_write, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = for_write ? POLLOUT : POLLIN };
 	uint64_t deadline = ts_monotonic_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000u;
@@ -204,14 +206,25 @@ int ts_wait_fd(int fd, bool for_write, int timeout_ms, struct ts_error *err)
 			wait = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
 		}
 		int rc = poll(&pfd, 1, wait);
-		if (rc > 0)
-			return TS_OK;
-		if (rc == 0)
-			return ts_error_set(err, TS_E_TIMEOUT, "no %s within %d ms",
-			                    for_write ? "progress sending" : "answer", timeout_ms);
+		if (rc >= 0)
+			return rc > 0;
 		if (errno != EINTR)
-			return ts_error_errno(err, TS_E_CONNECT, errno, "poll");
+			return -1;
 	}
+}
+
+int ts_wait_fd(int fd, bool for_write, int timeout_ms, struct ts_error *err)
+{
+	/* in a fiber, the thread runs the other fibers meanwhile */
+	int rc = fiber_wait_fd(fd, for_write, timeout_ms);
+	if (rc < 0)
+		rc = poll_one(fd, for_write, timeout_ms);
+	if (rc > 0)
+		return TS_OK;
+	if (rc == 0)
+		return ts_error_set(err, TS_E_TIMEOUT, "no %s within %d ms",
+		                    for_write ? "progress sending" : "answer", timeout_ms);
+	return ts_error_errno(err, TS_E_CONNECT, errno, "poll");
 }
 
 /* One non-blocking connect, bounded by timeout_ms. */

@@ -1,6 +1,7 @@
 /* The scanner's planner: which hellos to send to learn each fact with few
- * connections, run as independent chains on threads while a per-target
- * semaphore keeps at most max_connections connections open at a time.
+ * connections, run as independent chains (fibers on the target's thread)
+ * while a per-target semaphore keeps at most max_connections connections
+ * open at a time.
  *
  * Suites: per version, the whole IANA registry is offered; the chosen suite
  *         is struck out and the rest offered again until the server refuses
@@ -27,6 +28,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "scan_internal.h"
 #include "tlsscope/conn.h"
@@ -102,7 +104,6 @@ void ts_scan_options_init(struct ts_scan_options *opt)
 static void note(struct scan_target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct scan_target *t, const char *fmt, ...)
 {
-	uv_mutex_lock(&t->lock);
 	struct ts_scan_result *r = t->res;
 	if (r->n_notes < TS_SCAN_MAX_NOTES) {
 		va_list ap;
@@ -117,7 +118,6 @@ static void note(struct scan_target *t, const char *fmt, ...)
 		if (!dup)
 			r->n_notes++;
 	}
-	uv_mutex_unlock(&t->lock);
 }
 
 /* ---------------------------------------------------------------------------
@@ -255,25 +255,17 @@ static void spec13(struct ts_hello_spec *s, const uint16_t *suites, size_t n)
 }
 
 /* ---------------------------------------------------------------------------
- * Running tasks on threads. */
+ * Running tasks. */
 
-/* Threads with 1 MB stacks (a probe needs tens of kB): glibc keeps the
- * stacks of finished threads for reuse up to 40 MB, so the default 8 MB
- * ones were unmapped and mapped again all through a scan, at a cost of
- * about 0.15 ms of CPU per thread. */
-static bool spawn(uv_thread_t *th, void (*fn)(void *), void *arg)
-{
-	uv_thread_options_t o = { .flags = UV_THREAD_HAS_STACK_SIZE, .stack_size = 1u << 20 };
-	return uv_thread_create_ex(th, &o, fn, arg) == 0;
-}
-
+/* The tasks, parts and workers of one target's scan are fibers on the
+ * target's thread (lib/fiber.c): each keeps the plain shape of a chain of
+ * hellos, and the thread runs the others while one waits for an answer. */
 typedef void (*task_fn)(struct scan_target *t, int arg);
 struct task {
 	task_fn fn;
 	int arg;
 	struct scan_target *t;
-	uv_thread_t th;
-	bool started;
+	struct fiber *f;
 };
 
 static void task_main(void *arg)
@@ -284,14 +276,14 @@ static void task_main(void *arg)
 
 static void task_start(struct task *k)
 {
-	k->started = spawn(&k->th, task_main, k);
+	k->f = fiber_spawn(task_main, k);
 }
 
 /* Waits for a started task, or runs one that could not start. */
 static void task_finish(struct task *k)
 {
-	if (k->started)
-		uv_thread_join(&k->th);
+	if (k->f != NULL)
+		fiber_join(k->f);
 	else
 		k->fn(k->t, k->arg);
 }
@@ -371,7 +363,7 @@ static enum probe_outcome eliminate(struct scan_target *t, enum ts_scan_version 
 	return first;
 }
 
-/* A part of the offer eliminated on its own thread (client-order servers:
+/* A part of the offer eliminated on its own (client-order servers:
  * the order is ours, so disjoint parts can be eliminated at once). */
 struct part {
 	struct scan_target *t;
@@ -380,8 +372,7 @@ struct part {
 	size_t n_offer;
 	uint16_t found[TS_SCAN_MAX_SUITES];
 	size_t n_found;
-	uv_thread_t th;
-	bool started;
+	struct fiber *f;
 };
 
 static void part_main(void *arg)
@@ -454,13 +445,13 @@ static void task_suites(struct scan_target *t, int arg)
 				pt->offer[pt->n_offer++] = offer[k];
 			}
 			for (size_t i = 0; i < n_parts; i++)
-				parts[i].started = i > 0 && spawn(&parts[i].th, part_main, &parts[i]);
+				parts[i].f = i > 0 ? fiber_spawn(part_main, &parts[i]) : NULL;
 			for (size_t i = 0; i < n_parts; i++)
-				if (!parts[i].started)
+				if (parts[i].f == NULL)
 					part_main(&parts[i]);
 			for (size_t i = 0; i < n_parts; i++) {
-				if (parts[i].started)
-					uv_thread_join(&parts[i].th);
+				if (parts[i].f != NULL)
+					fiber_join(parts[i].f);
 				for (size_t k = 0; k < parts[i].n_found && *n_found < TS_SCAN_MAX_SUITES; k++)
 					found[(*n_found)++] = parts[i].found[k];
 			}
@@ -497,8 +488,8 @@ static void task_suites(struct scan_target *t, int arg)
 		r->protocols[v] = TS_NO;
 	}
 	if (hostile(first))
-		__atomic_store_n(&r->status, first == P_TIMEOUT ? TS_E_TIMEOUT
-		                 : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS, __ATOMIC_RELAXED);
+		r->status = first == P_TIMEOUT ? TS_E_TIMEOUT
+		          : first == P_CONNECT ? TS_E_CONNECT : TS_E_TLS;
 	if (n_early == 0 && *n_found > 0 && (v == TS_SV_TLS13 || v == TS_SV_TLS12))
 		n_early = early_tasks(t, v, early);   /* found only in chunks: they run now */
 	struct task known[KNOWN_TASKS];
@@ -733,7 +724,6 @@ static const uint16_t sigalgs13_families[][4] = {
 struct sig13_state {
 	struct scan_target *t;
 	bool by_hrr;                    /* a HelloRetryRequest says accepted */
-	uv_mutex_t lock;
 	size_t next, n_families;
 	bool ok[N_SIG13_FAMILIES][4];
 };
@@ -784,9 +774,7 @@ static void sig13_worker(void *arg)
 {
 	struct sig13_state *s = arg;
 	for (;;) {
-		uv_mutex_lock(&s->lock);
 		size_t f = s->next++;
-		uv_mutex_unlock(&s->lock);
 		if (f >= s->n_families)
 			return;
 		sig13_family(s, f);
@@ -811,16 +799,14 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 	}
 	if (rare_ok)
 		s.n_families = N_SIG13_FAMILIES;
-	uv_mutex_init(&s.lock);
-	uv_thread_t th[2];
-	int nth = 0;
-	for (; nth < 2; nth++)
-		if (!spawn(&th[nth], sig13_worker, &s))
+	struct fiber *w[2];
+	int nw = 0;
+	for (; nw < 2; nw++)
+		if ((w[nw] = fiber_spawn(sig13_worker, &s)) == NULL)
 			break;
 	sig13_worker(&s);
-	for (int i = 0; i < nth; i++)
-		uv_thread_join(&th[i]);
-	uv_mutex_destroy(&s.lock);
+	for (int i = 0; i < nw; i++)
+		fiber_join(w[i]);
 	for (size_t f = 0; f < N_SIG13_FAMILIES; f++)
 		for (size_t i = 0; i < 4; i++)
 			if (s.ok[f][i] && r->n_sigalgs13 < TS_SCAN_MAX_LIST)
@@ -854,7 +840,7 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
 }
 
 /* One key type (RSA, ECDSA, DSS) at the best version up to TLS 1.2, on its
- * own thread.  A hello offering the type's suites draws out its certificate
+ * own fiber.  A hello offering the type's suites draws out its certificate
  * and asks for OCSP, a ticket, secure renegotiation, heartbeats and DEFLATE,
  * then tries Heartbleed; at TLS 1.2 its answer is also the first round of
  * the elimination of the schemes the key signs with. */
@@ -867,8 +853,7 @@ struct key_part {
 	bool have_cert;
 	uint16_t sigalgs[TS_SCAN_MAX_LIST];
 	size_t n_sigalgs;
-	uv_thread_t th;
-	bool started;
+	struct fiber *f;
 };
 
 static const char *const auth_names[] = { [TS_AUTH_RSA] = "RSA", [TS_AUTH_ECDSA] = "ECDSA",
@@ -911,7 +896,7 @@ static void key_main(void *arg)
 }
 
 /* What a key type's hello told (the key types in a fixed order: the report
- * does not depend on which thread ended first). */
+ * does not depend on which fiber ended first). */
 static void key_record(struct ts_scan_result *r, struct key_part *k)
 {
 	const struct probe *p = &k->hello;
@@ -959,14 +944,14 @@ static void keys_run(struct scan_target *t, int v, const int *auths, size_t n)
 		k[a].v = v;
 		k[a].auth = auths[a];
 		probe_init(&k[a].hello);
-		k[a].started = a > 0 && spawn(&k[a].th, key_main, &k[a]);
+		k[a].f = a > 0 ? fiber_spawn(key_main, &k[a]) : NULL;
 	}
 	for (size_t a = 0; a < n; a++)
-		if (!k[a].started)
+		if (k[a].f == NULL)
 			key_main(&k[a]);
 	for (size_t a = 0; a < n; a++) {
-		if (k[a].started)
-			uv_thread_join(&k[a].th);
+		if (k[a].f != NULL)
+			fiber_join(k[a].f);
 		key_record(t->res, &k[a]);
 		probe_clear(&k[a].hello);
 	}
@@ -1356,8 +1341,8 @@ static size_t known_tasks(struct scan_target *t, int v, struct task *k)
 	return KNOWN_TASKS;
 }
 
-static void scan_one(const char *target, const struct ts_scan_options *opt,
-                     struct ts_trust *trust, struct ts_scan_result *r)
+static void scan_target(const char *target, const struct ts_scan_options *opt,
+                        struct ts_trust *trust, struct ts_scan_result *r)
 {
 	uint64_t t0 = ts_monotonic_ns();
 	struct scan_target t;
@@ -1392,8 +1377,7 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	      : ts_is_ip_literal(t.host) ? NULL : t.host;
 	t.starttls = opt->starttls_set ? opt->starttls : ts_starttls_for_port(t.port);
 	t.conn_ocsp = TS_UNKNOWN;
-	uv_sem_init(&t.budget, (unsigned)opt->max_connections);
-	uv_mutex_init(&t.lock);
+	t.budget.count = (unsigned)opt->max_connections;
 
 	struct task p1[TS_SV_COUNT + 1];
 	size_t n1 = 0;
@@ -1407,7 +1391,7 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 		task_start(&p1[i]);
 	/* complete handshakes (resumption, HSTS, a TLS 1.3 certificate) need no
 	 * suite and nothing waits for them but the report; they start last, as
-	 * building OpenSSL's context takes the CPU the other threads start on */
+	 * building OpenSSL's context holds the thread the other probes run on */
 	struct task conn = { .fn = task_conn, .t = &t };
 	task_start(&conn);
 	for (size_t i = 0; i < n1; i++)
@@ -1447,9 +1431,9 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 			r->ocsp_stapling = t.conn_ocsp;
 	} else if (r->status == TS_OK) {
 		r->status = TS_E_TLS;
-		if (__atomic_load_n(&t.alerts, __ATOMIC_RELAXED) > 0)
+		if (t.alerts > 0)
 			snprintf(r->error, sizeof r->error, "the server refused every hello sent (alert %s)",
-			         ts_alert_name(__atomic_load_n(&t.last_alert, __ATOMIC_RELAXED)));
+			         ts_alert_name(t.last_alert));
 		else
 			snprintf(r->error, sizeof r->error,
 			         "the server closed every connection without answering the hello");
@@ -1463,17 +1447,38 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
 	}
 	if (t.spare_fd >= 0)
 		close(t.spare_fd);
-	unsigned refused = __atomic_load_n(&t.refusals, __ATOMIC_RELAXED);
+	unsigned refused = t.refusals;
 	if (refused > 0)
 		note(&t, "%u connection attempts were refused or reset; retried after a pause", refused);
-	r->connections += __atomic_load_n(&t.connections, __ATOMIC_RELAXED);
+	r->connections += t.connections;
 	if (t.conn_chain != NULL)
 		probe_clear(t.conn_chain);
 	free(t.conn_chain);
-	uv_sem_destroy(&t.budget);
-	uv_mutex_destroy(&t.lock);
 	ts_scan_findings(r, (int64_t)time(NULL));
 	r->elapsed_ms = (ts_monotonic_ns() - t0) / 1000000u;
+}
+
+struct one {
+	const char *target;
+	const struct ts_scan_options *opt;
+	struct ts_trust *trust;
+	struct ts_scan_result *r;
+};
+
+static void one_main(void *arg)
+{
+	struct one *o = arg;
+	scan_target(o->target, o->opt, o->trust, o->r);
+}
+
+/* One target, its probes as fibers on this thread (or, with no memory for
+ * them, one after the other). */
+static void scan_one(const char *target, const struct ts_scan_options *opt,
+                     struct ts_trust *trust, struct ts_scan_result *r)
+{
+	struct one o = { target, opt, trust, r };
+	if (!fiber_main(one_main, &o))
+		one_main(&o);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1550,7 +1555,7 @@ int ts_scan_run(const char *const *targets, size_t n, const struct ts_scan_optio
 	size_t started = 0;
 	if (th != NULL)
 		for (; started + 1 < nth; started++)
-			if (!spawn(&th[started], runner_main, &ru))
+			if (uv_thread_create(&th[started], runner_main, &ru) != 0)
 				break;
 	runner_main(&ru);
 	for (size_t i = 0; i < started; i++)

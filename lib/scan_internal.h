@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <uv.h>
+#include "fiber_internal.h"
 
 #include "tlsscope/cert.h"
 #include "tlsscope/net.h"
@@ -14,7 +14,8 @@
 
 struct probe;
 
-/* Everything the probes of one target share. */
+/* Everything the probes of one target share (they are fibers on one
+ * thread: see lib/fiber.c). */
 struct scan_target {
 	const struct ts_scan_options *opt;
 	struct ts_scan_result *res;
@@ -24,14 +25,13 @@ struct scan_target {
 	uint16_t port;
 	enum ts_starttls_proto starttls;
 	struct ts_addrlist addrs;       /* the one address that answered first */
-	int spare_fd;                   /* atomic: the socket that found it, for the first
+	int spare_fd;                   /* the socket that found it, for the first
 	                                 * connection to take, or -1 */
-	uv_sem_t budget;                /* connections at a time */
+	struct fiber_sem budget;        /* connections at a time */
 	bool small_hellos[TS_SV_COUNT]; /* the server hangs up on big hellos at this version */
-	uv_mutex_t lock;                /* res and notes */
-	unsigned connections;           /* atomic */
-	unsigned refusals;              /* atomic: refused/reset connects seen */
-	unsigned alerts;                /* atomic: hellos answered with an alert */
+	unsigned connections;
+	unsigned refusals;              /* refused/reset connects seen */
+	unsigned alerts;                /* hellos answered with an alert */
 	uint8_t last_alert;             /* the description of one of them */
 	struct probe *conn_chain;       /* the complete handshake's certificates (DER), verified
 	                                 * only if no hello drew one out (TLS 1.3-only servers) */

@@ -3,10 +3,9 @@
  * read the answer through the wire codec until the probe has what it came
  * for.  Optionally one more step after ServerHelloDone (Heartbleed, CCS
  * injection).  Every wait is bounded by the target's timeout. */
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "scan_internal.h"
@@ -38,12 +37,6 @@ static uint64_t now_ms(void)
 	return ts_monotonic_ns() / 1000000u;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* A close_notify alert right behind the hello: the server sends its answer,
  * then reads the alert and hangs up at once instead of waiting for us to
@@ -63,20 +56,21 @@ static int open_conn(struct scan_target *t, struct probe *p, int *fd)
 {
 	struct ts_error err = { 0 };
 	int rc = TS_E_CONNECT;
-	*fd = __atomic_exchange_n(&t->spare_fd, -1, __ATOMIC_RELAXED);
+	*fd = t->spare_fd;
+	t->spare_fd = -1;
 	if (*fd >= 0)
 		rc = TS_OK;
 	for (int attempt = 0; rc != TS_OK && attempt <= CONNECT_RETRIES; attempt++) {
 		if (attempt > 0)
-			sleep_ms(100u << attempt);
-		__atomic_add_fetch(&t->connections, 1, __ATOMIC_RELAXED);
+			fiber_sleep_ms(100u << attempt);
+		t->connections++;
 		size_t which;
 		rc = ts_connect(&t->addrs, t->opt->timeout_ms, fd, &which, &err);
 		if (rc == TS_OK)
 			break;
 		if (rc != TS_E_CONNECT)
 			break;
-		__atomic_add_fetch(&t->refusals, 1, __ATOMIC_RELAXED);
+		t->refusals++;
 	}
 	if (rc != TS_OK) {
 		snprintf(p->msg, sizeof p->msg, "%s", err.msg);
@@ -101,11 +95,11 @@ int scan_connect(struct scan_target *t, int *fd, char *msg, size_t size)
 {
 	struct probe p;
 	probe_init(&p);
-	uv_sem_wait(&t->budget);
+	fiber_sem_wait(&t->budget);
 	int rc = open_conn(t, &p, fd);
 	if (rc != TS_OK) {
 		snprintf(msg, size, "%s", p.msg);
-		uv_sem_post(&t->budget);
+		fiber_sem_post(&t->budget);
 	}
 	return rc;
 }
@@ -114,7 +108,7 @@ void scan_release(struct scan_target *t, int fd)
 {
 	if (fd >= 0)
 		close(fd);
-	uv_sem_post(&t->budget);
+	fiber_sem_post(&t->budget);
 }
 
 void probe_keep_cert(struct probe *p, const uint8_t *der, size_t len)
@@ -387,7 +381,7 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 	}
 	if (p->after == AFTER_NONE && p->spec.version != TS_SSL2)
 		add_close_notify(&out);
-	uv_sem_wait(&t->budget);
+	fiber_sem_wait(&t->budget);
 	int fd = -1;
 	if (open_conn(t, p, &fd) != TS_OK) {
 		p->outcome = P_CONNECT;
@@ -452,23 +446,19 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 	if (fin < 0 && !hello)
 		p->outcome = P_MALFORMED;
 	if (p->outcome == P_ALERT) {
-		__atomic_add_fetch(&t->alerts, 1, __ATOMIC_RELAXED);
-		__atomic_store_n(&t->last_alert, p->alert.description, __ATOMIC_RELAXED);
+		t->alerts++;
+		t->last_alert = p->alert.description;
 	}
 	ts_tls_stream_clear(&st);
 	free(buf);
 	if (fin == 1 && hello && p->hello_done && p->after != AFTER_NONE)
 		run_after(p, fd, t);
 done:
-	if (p->outcome == P_CONNECT || p->outcome == P_MALFORMED) {
-		uv_mutex_lock(&t->lock);
-		if (t->first_error[0] == '\0')
-			snprintf(t->first_error, sizeof t->first_error, "%.500s", p->msg);
-		uv_mutex_unlock(&t->lock);
-	}
+	if ((p->outcome == P_CONNECT || p->outcome == P_MALFORMED) && t->first_error[0] == '\0')
+		snprintf(t->first_error, sizeof t->first_error, "%.500s", p->msg);
 	if (fd >= 0)
 		close(fd);
-	uv_sem_post(&t->budget);
+	fiber_sem_post(&t->budget);
 	ts_buf_clear(&out);
 	return p->outcome;
 }

@@ -6,7 +6,8 @@
  * suite and a group at once, and accepted suites are eliminated in bulk
  * (offer the whole registry, strike out the one chosen, offer the rest).  A
  * per-target budget caps concurrent connections (default 4); refused or reset
- * connections are retried after a back-off.  Many targets run concurrently.
+ * connections are retried after a back-off.  Many targets run concurrently,
+ * one thread each; a target's probes share its thread as fibers.
  *
  * Memory: ts_scan_run fills caller-allocated results; ts_scan_result_clear
  * frees what a result owns. */
