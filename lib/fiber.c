@@ -44,7 +44,8 @@ struct fiber {
 	int fd;                 /* F_FD */
 	short events;
 	uint64_t deadline;      /* F_FD, F_SLEEP: monotonic ns; 0: none */
-	int result;             /* F_FD: 1 ready, 0 timed out */
+	int result;             /* F_FD: 1 ready, 0 timed out, -1 poll failed */
+	int err;                /* then its errno */
 	bool joined;
 	char *stack;
 	void *fake_stack;       /* ASan's */
@@ -125,6 +126,11 @@ static void start(void)
 #ifdef FIBER_ASAN
 	__sanitizer_finish_switch_fiber(NULL, &s->stack_bottom, &s->stack_size);
 #endif
+	/* ASan's swapcontext clears the shadow of the stack a context names:
+	 * right for a fresh start, wrong on every later switch (it would wipe
+	 * the red zones of the live frames) */
+	f->ctx.uc_stack.ss_sp = NULL;
+	f->ctx.uc_stack.ss_size = 0;
 	f->fn(f->arg);
 	f->state = F_DONE;
 	yield(s, f);
@@ -200,19 +206,24 @@ void fiber_join(struct fiber *f)
 	f->joined = true;   /* the scheduler frees it */
 }
 
-void fiber_sleep_ms(unsigned ms)
+static void sleep_plain(unsigned ms)
 {
-	struct sched *s = sched;
-	if (s != NULL && s->cur != NULL) {
-		struct fiber *f = s->cur;
-		f->state = F_SLEEP;
-		f->deadline = ts_monotonic_ns() + (uint64_t)ms * 1000000u;
-		yield(s, f);
-		return;
-	}
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+void fiber_sleep_ms(unsigned ms)
+{
+	struct sched *s = sched;
+	if (s == NULL || s->cur == NULL) {
+		sleep_plain(ms);
+		return;
+	}
+	struct fiber *f = s->cur;
+	f->state = F_SLEEP;
+	f->deadline = ts_monotonic_ns() + (uint64_t)ms * 1000000u;
+	yield(s, f);
 }
 
 /* A slot given back goes straight to the fiber that has waited longest. */
@@ -241,18 +252,21 @@ int fiber_wait_fd(int fd, bool for_write, int timeout_ms)
 {
 	struct sched *s = sched;
 	if (s == NULL || s->cur == NULL)
-		return -1;
+		return FIBER_OUTSIDE;
 	struct fiber *f = s->cur;
 	f->state = F_FD;
 	f->fd = fd;
 	f->events = for_write ? POLLOUT : POLLIN;
 	f->deadline = timeout_ms >= 0 ? ts_monotonic_ns() + (uint64_t)timeout_ms * 1000000u : 0;
 	yield(s, f);
+	if (f->result < 0)
+		errno = f->err;
 	return f->result;
 }
 
 /* Nothing is ready: one poll() for every socket waited on, bounded by the
- * nearest deadline.  False when nothing is waited on either. */
+ * nearest deadline.  False when nothing is waited on either (every fiber
+ * waits on another: a bug). */
 static bool wait_events(struct sched *s)
 {
 	size_t n = 0, n_fd = 0;
@@ -272,8 +286,10 @@ static bool wait_events(struct sched *s)
 		struct fiber **o = realloc(s->pfd_owner, n_fd * sizeof *o);
 		if (o != NULL)
 			s->pfd_owner = o;
-		if (p == NULL || o == NULL)
-			return false;
+		if (p == NULL || o == NULL) {
+			sleep_plain(1);   /* no memory: try again in a moment */
+			return true;
+		}
 		s->pfd_cap = n_fd;
 	}
 	for (struct fiber *f = s->all; f != NULL; f = f->next)
@@ -282,20 +298,23 @@ static bool wait_events(struct sched *s)
 			s->pfd_owner[n++] = f;
 		}
 	uint64_t now = ts_monotonic_ns();
-	int timeout = first == UINT64_MAX ? -1
-	            : first <= now ? 0 : (int)((first - now + 999999) / 1000000);
+	uint64_t ms = first == UINT64_MAX ? 0 : first <= now ? 0 : (first - now + 999999) / 1000000;
+	int timeout = first == UINT64_MAX ? -1 : ms > INT32_MAX ? INT32_MAX : (int)ms;
 	int rc = poll(s->pfd, n, timeout);
-	/* poll itself failing: each fiber's read or write then says why */
-	bool failed = rc < 0 && errno != EINTR;
+	int err = errno;
 	now = ts_monotonic_ns();
 	for (size_t i = 0; i < n; i++) {
 		struct fiber *f = s->pfd_owner[i];
-		if ((rc > 0 && s->pfd[i].revents != 0) || failed)
+		if (rc > 0 && s->pfd[i].revents != 0) {
 			f->result = 1;
-		else if (f->deadline != 0 && now >= f->deadline)
+		} else if (rc < 0 && err != EINTR) {
+			f->result = -1;   /* poll itself failed: each waiter hears why */
+			f->err = err;
+		} else if (f->deadline != 0 && now >= f->deadline) {
 			f->result = 0;
-		else
+		} else {
 			continue;
+		}
 		f->state = F_READY;
 	}
 	for (struct fiber *f = s->all; f != NULL; f = f->next)
@@ -319,16 +338,17 @@ static void reap(struct sched *s)
 	}
 }
 
-bool fiber_main(void (*fn)(void *), void *arg)
+enum fiber_end fiber_main(void (*fn)(void *), void *arg)
 {
 	if (sched != NULL)
-		return false;   /* one scheduler per thread */
+		return FIBER_NOT_RUN;   /* one scheduler per thread */
 	struct sched s;
 	memset(&s, 0, sizeof s);
 	sched = &s;
 	struct fiber *root = fiber_spawn(fn, arg);
 	if (root != NULL)
 		root->joined = true;
+	enum fiber_end end = root != NULL ? FIBER_DONE : FIBER_NOT_RUN;
 	while (s.all != NULL) {
 		bool ran = false;
 		for (struct fiber *f = s.all; f != NULL; f = f->next)
@@ -341,8 +361,10 @@ bool fiber_main(void (*fn)(void *), void *arg)
 		reap(&s);
 		/* every fiber waits on another or on a semaphore: cannot happen
 		 * (each slot taken is given back, each fiber joined ends) */
-		if (!ran && s.all != NULL && !wait_events(&s))
+		if (!ran && s.all != NULL && !wait_events(&s)) {
+			end = FIBER_STALLED;
 			break;
+		}
 	}
 	for (struct fiber *f = s.all, *next; f != NULL; f = next) {
 		next = f->next;
@@ -354,5 +376,19 @@ bool fiber_main(void (*fn)(void *), void *arg)
 	free(s.pfd);
 	free(s.pfd_owner);
 	sched = NULL;
-	return root != NULL;
+	return end;
+}
+
+void fiber_each(void (*fn)(void *), void *items, size_t size, size_t n)
+{
+	char *p = items;
+	struct fiber *f[FIBER_EACH_MAX] = { NULL };
+	for (size_t i = 1; i < n && i < FIBER_EACH_MAX; i++)
+		f[i] = fiber_spawn(fn, p + i * size);
+	for (size_t i = 0; i < n; i++)
+		if (i >= FIBER_EACH_MAX || f[i] == NULL)
+			fn(p + i * size);
+	for (size_t i = 1; i < n && i < FIBER_EACH_MAX; i++)
+		if (f[i] != NULL)
+			fiber_join(f[i]);
 }

@@ -217,7 +217,7 @@ int ts_wait_fd(int fd, bool for_write, int timeout_ms, struct ts_error *err)
 {
 	/* in a fiber, the thread runs the other fibers meanwhile */
 	int rc = fiber_wait_fd(fd, for_write, timeout_ms);
-	if (rc < 0)
+	if (rc == FIBER_OUTSIDE)
 		rc = poll_one(fd, for_write, timeout_ms);
 	if (rc > 0)
 		return TS_OK;

@@ -372,7 +372,6 @@ struct part {
 	size_t n_offer;
 	uint16_t found[TS_SCAN_MAX_SUITES];
 	size_t n_found;
-	struct fiber *f;
 };
 
 static void part_main(void *arg)
@@ -444,17 +443,10 @@ static void task_suites(struct scan_target *t, int arg)
 				struct part *pt = &parts[k % n_parts];
 				pt->offer[pt->n_offer++] = offer[k];
 			}
+			fiber_each(part_main, parts, sizeof parts[0], n_parts);
 			for (size_t i = 0; i < n_parts; i++)
-				parts[i].f = i > 0 ? fiber_spawn(part_main, &parts[i]) : NULL;
-			for (size_t i = 0; i < n_parts; i++)
-				if (parts[i].f == NULL)
-					part_main(&parts[i]);
-			for (size_t i = 0; i < n_parts; i++) {
-				if (parts[i].f != NULL)
-					fiber_join(parts[i].f);
 				for (size_t k = 0; k < parts[i].n_found && *n_found < TS_SCAN_MAX_SUITES; k++)
 					found[(*n_found)++] = parts[i].found[k];
-			}
 			/* the client's order: the registry's */
 			qsort(found, *n_found, sizeof found[0], by_code);
 		} else {
@@ -845,7 +837,7 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
  * then tries Heartbleed; at TLS 1.2 its answer is also the first round of
  * the elimination of the schemes the key signs with. */
 struct key_part {
-	struct scan_target *t;
+	struct scan_target *t;          /* NULL: not asked */
 	int v, auth;
 	uint16_t suites[TS_SCAN_MAX_SUITES];
 	struct probe hello;
@@ -853,9 +845,10 @@ struct key_part {
 	bool have_cert;
 	uint16_t sigalgs[TS_SCAN_MAX_LIST];
 	size_t n_sigalgs;
-	struct fiber *f;
 };
 
+enum { K_RSA, K_ECDSA, K_DSS, N_KEYS };   /* scan_target.keys[] */
+static const int key_auths[N_KEYS] = { TS_AUTH_RSA, TS_AUTH_ECDSA, TS_AUTH_DSS };
 static const char *const auth_names[] = { [TS_AUTH_RSA] = "RSA", [TS_AUTH_ECDSA] = "ECDSA",
                                           [TS_AUTH_DSS] = "DSS" };
 
@@ -895,8 +888,7 @@ static void key_main(void *arg)
 		              k->sigalgs, &k->n_sigalgs);
 }
 
-/* What a key type's hello told (the key types in a fixed order: the report
- * does not depend on which fiber ended first). */
+/* What a key type's hello told. */
 static void key_record(struct ts_scan_result *r, struct key_part *k)
 {
 	const struct probe *p = &k->hello;
@@ -931,49 +923,48 @@ static void key_record(struct ts_scan_result *r, struct key_part *k)
 			r->sigalgs12[r->n_sigalgs12++] = k->sigalgs[i];
 }
 
-/* The key types auths[] at version v, side by side. */
-static void keys_run(struct scan_target *t, int v, const int *auths, size_t n)
+static void key_init(struct scan_target *t, size_t i, int v)
 {
-	struct key_part *k = calloc(n, sizeof *k);
-	if (k == NULL) {
-		note(t, "certificates: out of memory");
-		return;
-	}
-	for (size_t a = 0; a < n; a++) {
-		k[a].t = t;
-		k[a].v = v;
-		k[a].auth = auths[a];
-		probe_init(&k[a].hello);
-		k[a].f = a > 0 ? fiber_spawn(key_main, &k[a]) : NULL;
-	}
-	for (size_t a = 0; a < n; a++)
-		if (k[a].f == NULL)
-			key_main(&k[a]);
-	for (size_t a = 0; a < n; a++) {
-		if (k[a].f != NULL)
-			fiber_join(k[a].f);
-		key_record(t->res, &k[a]);
-		probe_clear(&k[a].hello);
-	}
-	free(k);
+	struct key_part *k = &t->keys[i];
+	memset(k, 0, sizeof *k);
+	k->t = t;
+	k->v = v;
+	k->auth = key_auths[i];
+	probe_init(&k->hello);
 }
 
-/* arg: the version (the best one up to TLS 1.2) */
+/* arg: the version (the best one up to TLS 1.2); RSA and ECDSA side by side */
 static void task_keys(struct scan_target *t, int arg)
 {
-	static const int auths[] = { TS_AUTH_RSA, TS_AUTH_ECDSA };
-	if (arg >= 0)
-		keys_run(t, arg, auths, sizeof auths / sizeof auths[0]);
-	/* else TLS 1.3 only: task_conn gets the certificate */
+	if (arg < 0 || t->keys == NULL)
+		return;   /* TLS 1.3 only: task_conn gets the certificate */
+	key_init(t, K_RSA, arg);
+	key_init(t, K_ECDSA, arg);
+	fiber_each(key_main, &t->keys[K_RSA], sizeof t->keys[0], 2);
 }
 
 /* DSS keys are rare: asked for only when a DSS suite was accepted. */
 static void task_dss(struct scan_target *t, int arg)
 {
-	static const int dss[] = { TS_AUTH_DSS };
 	uint16_t suites[TS_SCAN_MAX_SUITES];
-	if (arg >= 0 && pick(t->res, arg, suites, want_auth, TS_AUTH_DSS) > 0)
-		keys_run(t, arg, dss, 1);
+	if (arg < 0 || t->keys == NULL || pick(t->res, arg, suites, want_auth, TS_AUTH_DSS) == 0)
+		return;
+	key_init(t, K_DSS, arg);
+	key_main(&t->keys[K_DSS]);
+}
+
+/* What the key types' hellos told, in their order once all have ended (the
+ * report does not depend on which ended first). */
+static void keys_record(struct scan_target *t)
+{
+	for (size_t i = 0; t->keys != NULL && i < N_KEYS; i++) {
+		if (t->keys[i].t == NULL)
+			continue;   /* not asked */
+		key_record(t->res, &t->keys[i]);
+		probe_clear(&t->keys[i].hello);
+	}
+	free(t->keys);
+	t->keys = NULL;
 }
 
 /* Complete handshakes through conn.h: the certificate of a TLS 1.3-only
@@ -1378,6 +1369,9 @@ static void scan_target(const char *target, const struct ts_scan_options *opt,
 	t.starttls = opt->starttls_set ? opt->starttls : ts_starttls_for_port(t.port);
 	t.conn_ocsp = TS_UNKNOWN;
 	t.budget.count = (unsigned)opt->max_connections;
+	t.keys = calloc(N_KEYS, sizeof *t.keys);
+	if (t.keys == NULL)
+		note(&t, "certificates: out of memory");
 
 	struct task p1[TS_SV_COUNT + 1];
 	size_t n1 = 0;
@@ -1416,6 +1410,7 @@ static void scan_target(const char *target, const struct ts_scan_options *opt,
 		run_tasks(last, sizeof last / sizeof last[0]);
 	}
 	task_finish(&conn);
+	keys_record(&t);
 	if (any) {
 		r->status = TS_OK;
 		/* a TLS 1.3-only server showed its certificate only to the complete handshake */
@@ -1477,8 +1472,13 @@ static void scan_one(const char *target, const struct ts_scan_options *opt,
                      struct ts_trust *trust, struct ts_scan_result *r)
 {
 	struct one o = { target, opt, trust, r };
-	if (!fiber_main(one_main, &o))
+	enum fiber_end end = fiber_main(one_main, &o);
+	if (end == FIBER_NOT_RUN) {
 		one_main(&o);
+	} else if (end == FIBER_STALLED) {
+		r->status = TS_E_INTERNAL;
+		snprintf(r->error, sizeof r->error, "internal error: the scan's probes stalled");
+	}
 }
 
 /* ---------------------------------------------------------------------------

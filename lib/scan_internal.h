@@ -33,6 +33,7 @@ struct scan_target {
 	unsigned refusals;              /* refused/reset connects seen */
 	unsigned alerts;                /* hellos answered with an alert */
 	uint8_t last_alert;             /* the description of one of them */
+	struct key_part *keys;          /* RSA, ECDSA, DSS: each key type's first hello */
 	struct probe *conn_chain;       /* the complete handshake's certificates (DER), verified
 	                                 * only if no hello drew one out (TLS 1.3-only servers) */
 	bool conn_tls13;
