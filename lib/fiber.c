@@ -41,6 +41,7 @@ struct fiber {
 	enum state state;
 	const void *on;         /* F_SEM: the semaphore; F_JOIN: the fiber */
 	uint64_t seq;           /* F_SEM: the order of arrival */
+	unsigned uses;          /* slots taken so far */
 	int fd;                 /* F_FD */
 	short events;
 	uint64_t deadline;      /* F_FD, F_SLEEP: monotonic ns; 0: none */
@@ -186,7 +187,8 @@ static bool wake(struct sched *s, enum state st, const void *on, bool all)
 		any = true;
 		if (all)
 			g->state = F_READY;
-		else if (first == NULL || g->seq < first->seq)
+		else if (first == NULL || g->uses > first->uses ||
+		         (g->uses == first->uses && g->seq < first->seq))
 			first = g;
 	}
 	if (first != NULL)
@@ -226,16 +228,22 @@ void fiber_sleep_ms(unsigned ms)
 	yield(s, f);
 }
 
-/* A slot given back goes straight to the fiber that has waited longest. */
+/* A slot given back goes straight to a waiting fiber: the one that has
+ * taken the most slots so far, and among those the one that has waited
+ * longest.  A scan's longest chain of hellos then keeps going instead of
+ * queueing behind every short one, and does not end the scan alone. */
 void fiber_sem_wait(struct fiber_sem *sem)
 {
 	struct sched *s = sched;
 	if (sem->count > 0 || s == NULL || s->cur == NULL) {
 		if (sem->count > 0)
 			sem->count--;
+		if (s != NULL && s->cur != NULL)
+			s->cur->uses++;
 		return;
 	}
 	struct fiber *f = s->cur;
+	f->uses++;
 	f->state = F_SEM;
 	f->on = sem;
 	f->seq = ++s->seq;

@@ -34,8 +34,10 @@ void fiber_each(void (*fn)(void *), void *items, size_t size, size_t n);
 
 void fiber_sleep_ms(unsigned ms);
 
-/* A counting semaphore between the fibers of one thread.  Outside a fiber
- * nothing else could post, so a wait on a count of 0 returns at once. */
+/* A counting semaphore between the fibers of one thread.  A slot given
+ * back goes to the waiter that has taken the most slots, then to the one
+ * that has waited longest.  Outside a fiber nothing else could post, so a
+ * wait on a count of 0 returns at once. */
 struct fiber_sem {
 	unsigned count;
 };

@@ -147,6 +147,38 @@ static void crowd(void *arg)
 			fiber_join(f[i]);
 }
 
+/* One slot; A takes it three times, B and C once each: a slot given back
+ * goes to the waiter that has taken the most, then to the earliest. */
+static struct fiber_sem one_slot;
+static void user(void *arg)
+{
+	const char *who = arg;
+	for (int i = 0; i < (*who == 'A' ? 3 : 1); i++) {
+		fiber_sem_wait(&one_slot);
+		mark(*who);
+		fiber_sleep_ms(1);
+		fiber_sem_post(&one_slot);
+	}
+}
+
+static void users(void *arg)
+{
+	(void)arg;
+	static const char abc[] = "ABC";
+	fiber_each(user, (void *)abc, 1, 3);
+}
+
+static void a_slot_goes_to_the_waiter_that_has_taken_most(void **state)
+{
+	(void)state;
+	memset(trail, 0, sizeof trail);
+	one_slot.count = 1;
+	assert_int_equal(fiber_main(users, NULL), FIBER_DONE);
+	/* in order of arrival alone it would be ABCAA */
+	assert_string_equal(trail, "ABACA");
+	assert_int_equal(one_slot.count, 1);
+}
+
 static void a_semaphore_bounds_and_serves_in_order_of_arrival(void **state)
 {
 	(void)state;
@@ -334,6 +366,7 @@ int main(void)
 		cmocka_unit_test(fibers_start_in_order_and_join_after_they_end),
 		cmocka_unit_test(fiber_each_runs_the_items_side_by_side),
 		cmocka_unit_test(a_semaphore_bounds_and_serves_in_order_of_arrival),
+		cmocka_unit_test(a_slot_goes_to_the_waiter_that_has_taken_most),
 		cmocka_unit_test(waiting_for_a_socket_lets_the_others_run),
 		cmocka_unit_test(a_failing_poll_is_an_error_for_each_waiter),
 		cmocka_unit_test(fibers_left_waiting_on_each_other_are_reported),
