@@ -1,5 +1,4 @@
 /* tlsscope: dispatch to the subcommands. */
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,9 +32,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	/* scan runs dozens of short-lived threads: sharing two malloc arenas
-	 * spares each thread a fresh 64 MB heap to map and fault in */
-	mallopt(M_ARENA_MAX, 2);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_USAGE;
