@@ -257,7 +257,7 @@ static void spec13(struct ts_hello_spec *s, const uint16_t *suites, size_t n)
 /* ---------------------------------------------------------------------------
  * Running tasks. */
 
-/* The tasks, parts and workers of one target's scan are fibers on the
+/* The tasks, parts and families of one target's scan are fibers on the
  * target's thread (lib/fiber.c): each keeps the plain shape of a chain of
  * hellos, and the thread runs the others while one waits for an answer. */
 typedef void (*task_fn)(struct scan_target *t, int arg);
@@ -286,14 +286,6 @@ static void task_finish(struct task *k)
 		fiber_join(k->f);
 	else
 		k->fn(k->t, k->arg);
-}
-
-static void run_tasks(struct task *k, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		task_start(&k[i]);
-	for (size_t i = 0; i < n; i++)
-		task_finish(&k[i]);
 }
 
 /* ---------------------------------------------------------------------------
@@ -716,8 +708,13 @@ static const uint16_t sigalgs13_families[][4] = {
 struct sig13_state {
 	struct scan_target *t;
 	bool by_hrr;                    /* a HelloRetryRequest says accepted */
-	size_t next, n_families;
 	bool ok[N_SIG13_FAMILIES][4];
+};
+
+/* One family, on its own fiber. */
+struct sig13_job {
+	struct sig13_state *s;
+	size_t f;
 };
 
 static bool sig13_accepted(struct sig13_state *s, const uint16_t *schemes, size_t n,
@@ -750,8 +747,11 @@ static size_t sig13_family_len(size_t f)
 	return n;
 }
 
-static void sig13_family(struct sig13_state *s, size_t f)
+static void sig13_family(void *arg)
 {
+	struct sig13_job *j = arg;
+	struct sig13_state *s = j->s;
+	size_t f = j->f;
 	const uint16_t *fam = sigalgs13_families[f];
 	size_t n = sig13_family_len(f), n_ok = 0;
 	if (!sig13_accepted(s, fam, n, NULL))
@@ -762,22 +762,11 @@ static void sig13_family(struct sig13_state *s, size_t f)
 	}
 }
 
-static void sig13_worker(void *arg)
-{
-	struct sig13_state *s = arg;
-	for (;;) {
-		size_t f = s->next++;
-		if (f >= s->n_families)
-			return;
-		sig13_family(s, f);
-	}
-}
-
 static void task_sigalgs13(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	struct sig13_state s = { .t = t, .by_hrr = true, .n_families = N_SIG13_COMMON };
+	struct sig13_state s = { .t = t, .by_hrr = true };
 	uint16_t rare[4 * N_SIG13_FAMILIES];
 	size_t n = 0;
 	for (size_t f = N_SIG13_COMMON; f < N_SIG13_FAMILIES; f++)
@@ -789,16 +778,11 @@ static void task_sigalgs13(struct scan_target *t, int arg)
 		s.by_hrr = false;
 		rare_ok = sig13_accepted(&s, rare, n, NULL);
 	}
-	if (rare_ok)
-		s.n_families = N_SIG13_FAMILIES;
-	struct fiber *w[2];
-	int nw = 0;
-	for (; nw < 2; nw++)
-		if ((w[nw] = fiber_spawn(sig13_worker, &s)) == NULL)
-			break;
-	sig13_worker(&s);
-	for (int i = 0; i < nw; i++)
-		fiber_join(w[i]);
+	struct sig13_job jobs[N_SIG13_FAMILIES];
+	size_t n_jobs = rare_ok ? N_SIG13_FAMILIES : N_SIG13_COMMON;
+	for (size_t f = 0; f < n_jobs; f++)
+		jobs[f] = (struct sig13_job){ &s, f };
+	fiber_each(sig13_family, jobs, sizeof jobs[0], n_jobs);
 	for (size_t f = 0; f < N_SIG13_FAMILIES; f++)
 		for (size_t i = 0; i < 4; i++)
 			if (s.ok[f][i] && r->n_sigalgs13 < TS_SCAN_MAX_LIST)
@@ -1400,14 +1384,14 @@ static void scan_target(const char *target, const struct ts_scan_options *opt,
 			/* else they ran beside TLS 1.2's enumeration */
 			struct task k[TLS12_TASKS + KNOWN_TASKS];
 			size_t n = tls12_tasks(&t, best12(r), k);
-			run_tasks(k, n + known_tasks(&t, best12(r), k + n));
+			fiber_each(task_main, k, sizeof k[0], n + known_tasks(&t, best12(r), k + n));
 		}
 		/* fallback and renegotiation need every version's answer: side by
 		 * side, last (openssl s_server sleeps a second after refusing a
 		 * renegotiation, and any probe still open would wait for it) */
 		struct task last[] = { { .fn = task_fallback, .t = &t },
 		                       { .fn = task_renegotiation, .t = &t } };
-		run_tasks(last, sizeof last / sizeof last[0]);
+		fiber_each(task_main, last, sizeof last[0], sizeof last / sizeof last[0]);
 	}
 	task_finish(&conn);
 	keys_record(&t);

@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "fiber_internal.h"
 
+#include "fiber_internal.h"
 #include "tlsscope/cert.h"
 #include "tlsscope/net.h"
 #include "tlsscope/scan.h"
@@ -38,7 +38,7 @@ struct scan_target {
 	                                 * only if no hello drew one out (TLS 1.3-only servers) */
 	bool conn_tls13;
 	enum ts_tri conn_ocsp;
-	char first_error[TS_ERROR_MSG_MAX];  /* the first failed connection's message (under lock) */
+	char first_error[TS_ERROR_MSG_MAX];  /* the first failed connection's message */
 };
 
 enum probe_outcome {

@@ -37,7 +37,6 @@ static uint64_t now_ms(void)
 	return ts_monotonic_ns() / 1000000u;
 }
 
-
 /* A close_notify alert right behind the hello: the server sends its answer,
  * then reads the alert and hangs up at once instead of waiting for us to
  * close (a server that serves one connection at a time would otherwise

@@ -285,15 +285,13 @@ static void a_failing_poll_is_an_error_for_each_waiter(void **state)
 	low = old;
 	low.rlim_cur = 2;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	uint64_t t0 = ts_monotonic_ns();
 	enum fiber_end end = fiber_main(doomed_root, NULL);
-	uint64_t took = ts_monotonic_ns() - t0;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(end, FIBER_DONE);
+	/* the error, not the 5 s timeout (TS_E_TIMEOUT) */
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(failed[i], TS_E_CONNECT);
 	assert_non_null(strstr(fail_msg_seen, "poll"));
-	assert_true(took < 4000 * 1000000ull);   /* not the 5 s timeout */
 	close(pair_a[0]);
 	close(pair_a[1]);
 }
