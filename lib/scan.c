@@ -1163,7 +1163,8 @@ static void resume(struct scan_target *t, struct ts_config *cfg, bool http, bool
 			r->early_data = ts_conn_early_data_status(c) == TS_EARLY_ACCEPTED ? TS_YES : TS_NO;
 		else
 			note(t, "early data: the server's ticket allows %zu bytes of 0-RTT; %s", max,
-			     http ? "sending them failed" : "not sent on a STARTTLS target");
+			     http ? "sending them failed"
+			          : "not sent: RFC 8446 (E.5) forbids 0-RTT to a protocol with no profile for it");
 	}
 	conn_close(t, c, fd);
 }
