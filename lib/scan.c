@@ -1164,7 +1164,7 @@ static void resume(struct scan_target *t, struct ts_config *cfg, bool http, bool
 		else
 			note(t, "early data: the server's ticket allows %zu bytes of 0-RTT; %s", max,
 			     http ? "sending them failed"
-			          : "not sent: RFC 8446 (E.5) forbids 0-RTT to a protocol with no profile for it");
+			          : "not sent: RFC 8446 (2.3) forbids 0-RTT to a protocol with no profile for it");
 	}
 	conn_close(t, c, fd);
 }
