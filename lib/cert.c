@@ -599,6 +599,17 @@ X509_STORE *ts_trust_store(struct ts_trust *trust)
 	return trust != NULL ? trust->store : NULL;
 }
 
+struct ts_trust *ts_trust_share(struct ts_trust *trust)
+{
+	struct ts_trust *t = calloc(1, sizeof *t);
+	if (t == NULL || X509_STORE_up_ref(trust->store) != 1) {
+		free(t);
+		return NULL;
+	}
+	t->store = trust->store;
+	return t;
+}
+
 /* ------------------------------------------------------------- verify */
 
 /* What OpenSSL's verifier reported, kept by the callback that lets it go on

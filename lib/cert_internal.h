@@ -11,6 +11,11 @@
 /* The trust store (owned by trust). */
 X509_STORE *ts_trust_store(struct ts_trust *trust);
 
+/* Another handle on trust's store, which is shared, not copied (verification
+ * only reads it); each handle is freed with ts_trust_free.  NULL when out of
+ * memory. */
+struct ts_trust *ts_trust_share(struct ts_trust *trust);
+
 /* leaf and untrusted as the peer sent them (untrusted may be NULL).  Same
  * return values and result as ts_cert_verify_der. */
 int ts_cert_verify_x509(struct ts_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,

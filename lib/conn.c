@@ -189,6 +189,17 @@ int ts_config_set_ca_path(struct ts_config *cfg, const char *path)
 	return TS_OK;
 }
 
+int ts_config_set_trust(struct ts_config *cfg, struct ts_trust *trust)
+{
+	changing(cfg);
+	struct ts_trust *t = NULL;
+	if (trust != NULL && (t = ts_trust_share(trust)) == NULL)
+		return ts_error_set(&cfg->err, TS_E_NOMEM, "out of memory");
+	ts_trust_free(cfg->trust);
+	cfg->trust = t;   /* NULL: the system store, read with the first connection */
+	return TS_OK;
+}
+
 static const struct {
 	const char *name;
 	unsigned bit;
@@ -257,14 +268,19 @@ int ts_config_set_protocols(struct ts_config *cfg, unsigned protocols)
 }
 
 /* An OpenSSL cipher string is valid when it selects at least one suite. */
+/* Cipher strings are checked on one context kept for it: making a context
+ * costs far more than the check. */
+static SSL_CTX *check_ctx;
+static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static bool cipher_list_ok(const char *list)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
-	if (ctx == NULL)
-		return false;
-	bool ok = SSL_CTX_set_cipher_list(ctx, list) == 1;
-	SSL_CTX_free(ctx);
+	pthread_mutex_lock(&check_lock);
+	if (check_ctx == NULL)
+		check_ctx = SSL_CTX_new(TLS_method());
+	bool ok = check_ctx != NULL && SSL_CTX_set_cipher_list(check_ctx, list) == 1;
 	ERR_clear_error();
+	pthread_mutex_unlock(&check_lock);
 	return ok;
 }
 

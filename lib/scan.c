@@ -343,6 +343,8 @@ static enum probe_outcome eliminate(struct scan_target *t, enum ts_scan_version 
 		if (round > 0 && hostile(o))
 			note(t, "%s: suite enumeration stopped early: %s", version_names[v],
 			     outcome_words(&p));
+		if (accepted && v == TS_SV_TLS13 && t->group13 == 0)
+			t->group13 = p.group;
 		if (accepted && *n_found < cap) {
 			found[(*n_found)++] = p.suite;
 			n_offer = remove_from(offer, n_offer, p.suite);
@@ -585,10 +587,15 @@ static void task_groups13(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	uint16_t offer[TS_SCAN_MAX_LIST];
-	size_t n = registry_groups(true, true, true, offer, TS_SCAN_MAX_LIST);
 	uint16_t suites[TS_SCAN_MAX_SUITES];
 	size_t ns = registry_suites(true, suites, TS_SCAN_MAX_SUITES);
+	uv_once(&tables_once, tables_init);
+	uint16_t offer[TS_SCAN_MAX_LIST];
+	size_t n = t_n_groups13;
+	memcpy(offer, t_groups13, n * sizeof offer[0]);
+	/* the suites' first hello asked the same (every suite, these groups, no
+	 * key share): its answer is this chain's first */
+	take_choice(t->group13 != 0, t->group13, offer, &n, r->groups13, &r->n_groups13);
 	for (size_t round = 0; n > 0 && round < TS_SCAN_MAX_LIST; round++) {
 		struct probe p;
 		probe_init(&p);
@@ -793,19 +800,25 @@ static void verify_cert(struct scan_target *t, struct ts_scan_cert *c, const uin
                         const size_t *lens, size_t n)
 {
 	struct ts_error err = { 0 };
-	if (ts_cert_info_from_der(ders[0], lens[0], &c->leaf, &err) != 0) {
+	struct ts_verify_options vo = { .name = t->opt->server_name != NULL ? t->opt->server_name
+	                                                                     : t->host };
+	struct ts_verify_result vr;
+	memset(&vr, 0, sizeof vr);
+	int rc = ts_cert_verify_der(t->trust, ders, lens, n, &vo, &vr, &err);
+	/* the leaf's details: the first of the chain the verification built,
+	 * rather than decoding the leaf once more */
+	if (vr.built_count > 0) {
+		c->leaf = vr.built[0];
+		memset(&vr.built[0], 0, sizeof vr.built[0]);
+	} else if (ts_cert_info_from_der(ders[0], lens[0], &c->leaf, &err) != 0) {
 		snprintf(c->verify_error, sizeof c->verify_error, "%s", err.msg);
+		ts_verify_result_clear(&vr);
 		return;
 	}
 	c->chain_len = n;
 	int64_t now = (int64_t)time(NULL);
 	c->expired = c->leaf.not_after < now;
 	c->not_yet_valid = c->leaf.not_before > now;
-	struct ts_verify_options vo = { .name = t->opt->server_name != NULL ? t->opt->server_name
-	                                                                     : t->host };
-	struct ts_verify_result vr;
-	memset(&vr, 0, sizeof vr);
-	int rc = ts_cert_verify_der(t->trust, ders, lens, n, &vo, &vr, &err);
 	c->trusted = vr.trusted;
 	c->name_match = vr.hostname_match;
 	if (rc == TS_OK || rc == TS_E_VERIFY)
@@ -987,8 +1000,7 @@ static struct ts_config *conn_config(struct scan_target *t, unsigned protocols, 
 	ts_config_set_ciphers(cfg, "ALL:COMPLEMENTOFDEFAULT:@SECLEVEL=0");
 	ts_config_set_session_cache(cfg, true);
 	ts_config_set_timeout(cfg, t->opt->timeout_ms);
-	if (t->opt->ca_path != NULL)
-		ts_config_set_ca_path(cfg, t->opt->ca_path);   /* cheaper than the system store */
+	ts_config_set_trust(cfg, t->trust);   /* read once for the whole scan */
 	if (reneg)
 		ts_config_insecure_legacy_renegotiation(cfg);
 	/* OpenSSL's context (and the trust store) is built with the first conn:
@@ -1151,7 +1163,8 @@ static void resume(struct scan_target *t, struct ts_config *cfg, bool http, bool
 			r->early_data = ts_conn_early_data_status(c) == TS_EARLY_ACCEPTED ? TS_YES : TS_NO;
 		else
 			note(t, "early data: the server's ticket allows %zu bytes of 0-RTT; %s", max,
-			     http ? "sending them failed" : "not sent on a STARTTLS target");
+			     http ? "sending them failed"
+			          : "not sent: RFC 8446 (2.3) forbids 0-RTT to a protocol with no profile for it");
 	}
 	conn_close(t, c, fd);
 }

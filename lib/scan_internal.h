@@ -33,6 +33,8 @@ struct scan_target {
 	unsigned refusals;              /* refused/reset connects seen */
 	unsigned alerts;                /* hellos answered with an alert */
 	uint8_t last_alert;             /* the description of one of them */
+	uint16_t group13;               /* the group of the first TLS 1.3 suite probe's answer
+	                                 * (the same question as the first groups probe) */
 	struct key_part *keys;          /* RSA, ECDSA, DSS: each key type's first hello */
 	struct probe *conn_chain;       /* the complete handshake's certificates (DER), verified
 	                                 * only if no hello drew one out (TLS 1.3-only servers) */

@@ -68,6 +68,10 @@ const char *ts_config_error(const struct ts_config *cfg);
 /* Trust anchors: a PEM file or hashed directory; NULL is the system store.
  * Read now: TS_E_FILE names the path when it cannot be used. */
 int ts_config_set_ca_path(struct ts_config *cfg, const char *path);
+/* Trust anchors already read (with ts_trust_new): the store is shared, not
+ * copied, so the caller may free its own handle at once.  NULL is the system
+ * store.  TS_E_NOMEM only. */
+int ts_config_set_trust(struct ts_config *cfg, struct ts_trust *trust);
 /* Allowed versions (TS_PROTO_* bits).  TLS 1.0/1.1 need
  * ts_config_insecure_legacy_protocols() first (else TS_E_INVALID). */
 int ts_config_set_protocols(struct ts_config *cfg, unsigned protocols);

@@ -21,12 +21,15 @@ MODE:
   bigrecord a handshake message that claims 16 MB, then endless filler
   smtp      an SMTP server offering STARTTLS, then TLS 1.2/1.3 by Python's ssl
             module (needs CERT.pem and KEY as the 3rd and 4th arguments)
+  (with SCAN_HELLO_LOG=FILE, each ClientHello's suites, groups, key share
+  groups and signature schemes as a JSON line)
   shareFirst  TLS 1.3 only, with one ECDSA P-256 key, settling the key share
             before it picks a certificate (as Go's crypto/tls does): a hello
             without a usable share gets a HelloRetryRequest whatever schemes
             it offers; one with a share gets a ServerHello only when it offers
             ecdsa_secp256r1_sha256
 """
+import json
 import os
 import socket
 import ssl
@@ -145,6 +148,16 @@ def tls_answer(s, first5):
     if first5[0] != 22 or msg[0] != 1:
         return False
     v, suites, comps, exts = parse_hello(msg[4:])
+    if HELLO_LOG:
+        shares, p, share_groups = exts.get(0x33, b"\x00\x00")[2:], 0, []
+        while p + 4 <= len(shares):
+            g, n = struct.unpack(">HH", shares[p:p + 4])
+            share_groups.append(g)
+            p += 4 + n
+        with open(HELLO_LOG, "a") as f:
+            f.write(json.dumps({"version": v, "suites": suites, "share_groups": share_groups,
+                                "groups": u16_list(exts.get(0x0A, b"")[2:]),
+                                "sigalgs": u16_list(exts.get(0x0D, b"")[2:])}) + "\n")
     if MODE == "shareFirst":
         return tls13_answer(s, msg[4:], suites, exts)
     if MODE == "smallhello" and len(suites) > 64:
@@ -214,6 +227,7 @@ def smtp(c):
 
 
 PEAK_FILE = os.environ.get("SCAN_PEAK_FILE")
+HELLO_LOG = os.environ.get("SCAN_HELLO_LOG")
 OPEN = []                # sockets accepted, for counting the ones the client still holds
 PEAK = [0]
 

@@ -80,9 +80,16 @@ same "mute: no ccs_injection finding" mute.json '[.findings[].id|select(.=="ccs_
 # TLS 1.3 schemes are asked with no key share only of a server that refuses
 # such a hello for its schemes; this one asks for a share whatever the
 # schemes (Go's crypto/tls does), so full handshakes must tell.
-server shareFirst good.pem
+SCAN_HELLO_LOG=$TS_TMP/share.hellos server shareFirst good.pem
 run "$TLSSCOPE" scan --json --timeout 1 "127.0.0.1:$port"
 echo "$OUT" >share.json
+# The groups' chain starts from the answer to the suites' first hello (every
+# suite, every group, no key share), which asks the same: not again.  (The
+# order of the suites is part of the question, that of groups and schemes
+# is not, for a server that picks by its own preference.)
+asked=$(jq -c 'select(.share_groups == [])|[.version,.suites,(.groups|sort),(.sigalgs|sort)]' share.hellos)
+check "shareFirst: hellos without a key share were logged" test -n "$asked"
+check "shareFirst: none of them asked twice" test -z "$(sort <<<"$asked" | uniq -d)"
 same "shareFirst: TLS 1.3 only" share.json '[.protocols[]]' '[false,false,false,false,false,true]'
 same "shareFirst: its suites and groups, from HelloRetryRequests" share.json \
 	'[.ciphers.tls1_3,.groups.tls1_3]' \

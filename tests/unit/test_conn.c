@@ -693,6 +693,35 @@ static void untrusted_and_insecure(void **state)
 	pair_free(pr);
 }
 
+/* Trust read once serves several configs; each keeps its own handle. */
+static void trust_is_shared_between_configs(void **state)
+{
+	struct pair *pr = pair_new();
+	struct ts_trust *trust = NULL;
+	struct ts_error err = { 0 };
+	assert_int_equal(ts_trust_new(p("ca/ca.pem"), &trust, &err), TS_OK);
+	struct ts_config *other = ts_config_new();
+	assert_int_equal(ts_config_set_trust(pr->ccfg, trust), TS_OK);
+	assert_int_equal(ts_config_set_trust(other, trust), TS_OK);
+	ts_trust_free(trust);   /* the configs' handles keep the store */
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_true(ts_conn_verify_result(pr->cli)->trusted);
+	ts_config_free(pr->ccfg);
+	pr->ccfg = other;   /* the store outlives the first config */
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_OK);
+	assert_true(ts_conn_verify_result(pr->cli)->trusted);
+	/* NULL: the system store, which does not know the test CA */
+	assert_int_equal(ts_config_set_trust(pr->ccfg, NULL), TS_OK);
+	pair_start(pr, "a.test");
+	pump(pr);
+	assert_int_equal(pr->crc, TS_E_VERIFY);
+	pair_free(pr);
+}
+
 static void want_read_and_want_write(void **state)
 {
 	struct pair *pr = pair_new();
@@ -992,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(sni_selects_the_certificate),
 		cmocka_unit_test(ip_literal_sends_no_sni),
 		cmocka_unit_test(untrusted_and_insecure),
+		cmocka_unit_test(trust_is_shared_between_configs),
 		cmocka_unit_test(want_read_and_want_write),
 		cmocka_unit_test(peers_that_are_not_tls),
 		cmocka_unit_test(server_drops_mid_handshake),
