@@ -1196,17 +1196,25 @@ static void task_conn(struct scan_target *t, int arg)
 	ts_config_free(cfg);
 }
 
+/* Whether a version up to TLS 1.2 accepted a suite (before its enumeration
+ * has ended, too). */
+static bool legacy_accepted(const struct ts_scan_result *r)
+{
+	for (int v = TS_SV_TLS10; v <= TS_SV_TLS12; v++)
+		if (r->n_suites[v] > 0)
+			return true;
+	return false;
+}
+
 /* A TLS 1.2 (or older) handshake, then a renegotiation started by us. */
 static void task_renegotiation(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	bool legacy = false, known = true;
-	for (int v = TS_SV_TLS10; v <= TS_SV_TLS12; v++) {
-		legacy |= r->protocols[v] == TS_YES;
-		known &= r->protocols[v] != TS_UNKNOWN;
-	}
-	if (!legacy) {
+	if (!legacy_accepted(r)) {
+		bool known = true;
+		for (int v = TS_SV_TLS10; v <= TS_SV_TLS12; v++)
+			known &= r->protocols[v] != TS_UNKNOWN;
 		if (known)
 			r->client_renegotiation = TS_NO;   /* TLS 1.3 has no renegotiation */
 		return;
@@ -1226,6 +1234,26 @@ static void task_renegotiation(struct scan_target *t, int arg)
 	if (c != NULL)
 		conn_close(t, c, fd);
 	ts_config_free(cfg);
+}
+
+/* The renegotiation goes last, when nothing else waits: openssl s_server,
+ * which serves one connection at a time, sleeps a second after refusing
+ * one.  A server seen serving connections side by side (two of our hellos
+ * answered and open at once) gets it beside the other probes, as soon as a
+ * version up to TLS 1.2 is known. */
+static void task_renegotiation_once(struct scan_target *t, int arg)
+{
+	if (t->reneg_asked)
+		return;
+	t->reneg_asked = true;
+	task_renegotiation(t, arg);
+}
+
+static void task_renegotiation_early(struct scan_target *t, int arg)
+{
+	fiber_sem_wait(&t->shown);   /* or the end of the first phase */
+	if (t->side_by_side && legacy_accepted(t->res))
+		task_renegotiation_once(t, arg);
 }
 
 static void task_fallback(struct scan_target *t, int arg)
@@ -1385,8 +1413,12 @@ static void scan_target(const char *target, const struct ts_scan_options *opt,
 	 * building OpenSSL's context holds the thread the other probes run on */
 	struct task conn = { .fn = task_conn, .t = &t };
 	task_start(&conn);
+	struct task reneg = { .fn = task_renegotiation_early, .t = &t };
+	task_start(&reneg);
 	for (size_t i = 0; i < n1; i++)
 		task_finish(&p1[i]);
+	if (!t.side_by_side)
+		fiber_sem_post(&t.shown);   /* no sign of it: the renegotiation goes last */
 
 	bool any = false;
 	for (int v = 0; v < TS_SV_COUNT; v++)
@@ -1399,13 +1431,12 @@ static void scan_target(const char *target, const struct ts_scan_options *opt,
 			size_t n = tls12_tasks(&t, best12(r), k);
 			fiber_each(task_main, k, sizeof k[0], n + known_tasks(&t, best12(r), k + n));
 		}
-		/* fallback and renegotiation need every version's answer: side by
-		 * side, last (openssl s_server sleeps a second after refusing a
-		 * renegotiation, and any probe still open would wait for it) */
+		/* fallback needs every version's answer */
 		struct task last[] = { { .fn = task_fallback, .t = &t },
-		                       { .fn = task_renegotiation, .t = &t } };
+		                       { .fn = task_renegotiation_once, .t = &t } };
 		fiber_each(task_main, last, sizeof last[0], sizeof last / sizeof last[0]);
 	}
+	task_finish(&reneg);
 	task_finish(&conn);
 	keys_record(&t);
 	if (any) {

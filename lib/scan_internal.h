@@ -28,6 +28,11 @@ struct scan_target {
 	int spare_fd;                   /* the socket that found it, for the first
 	                                 * connection to take, or -1 */
 	struct fiber_sem budget;        /* connections at a time */
+	unsigned hellos_open;           /* probes with a ServerHello whose connection is open */
+	bool side_by_side;              /* two were open at once: the server serves
+	                                 * connections side by side, not one at a time */
+	struct fiber_sem shown;         /* posted when side_by_side is set */
+	bool reneg_asked;               /* the renegotiation task has run (or is running) */
 	bool small_hellos[TS_SV_COUNT]; /* the server hangs up on big hellos at this version */
 	unsigned connections;
 	unsigned refusals;              /* refused/reset connects seen */

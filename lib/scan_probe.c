@@ -382,6 +382,7 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 		add_close_notify(&out);
 	fiber_sem_wait(&t->budget);
 	int fd = -1;
+	bool counted = false;   /* in t->hellos_open */
 	if (open_conn(t, p, &fd) != TS_OK) {
 		p->outcome = P_CONNECT;
 		goto done;
@@ -405,6 +406,15 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 			fin = on_event(p, &ev, &hello);
 			if (fin != 0)
 				break;
+		}
+		if (hello && !counted) {
+			/* a server that serves one connection at a time answers no
+			 * hello while another of ours it answered is still open */
+			counted = true;
+			if (t->hellos_open++ > 0 && !t->side_by_side) {
+				t->side_by_side = true;
+				fiber_sem_post(&t->shown);
+			}
 		}
 		if (fin != 0)
 			break;
@@ -457,6 +467,8 @@ done:
 		snprintf(t->first_error, sizeof t->first_error, "%.500s", p->msg);
 	if (fd >= 0)
 		close(fd);
+	if (counted)
+		t->hellos_open--;
 	fiber_sem_post(&t->budget);
 	ts_buf_clear(&out);
 	return p->outcome;

@@ -22,7 +22,8 @@ MODE:
   smtp      an SMTP server offering STARTTLS, then TLS 1.2/1.3 by Python's ssl
             module (needs CERT.pem and KEY as the 3rd and 4th arguments)
   (with SCAN_HELLO_LOG=FILE, each ClientHello's suites, groups, key share
-  groups and signature schemes as a JSON line)
+  groups, signature schemes and extension types as a JSON line; with
+  SCAN_SERIAL=1, one connection at a time, as openssl s_server serves them)
   shareFirst  TLS 1.3 only, with one ECDSA P-256 key, settling the key share
             before it picks a certificate (as Go's crypto/tls does): a hello
             without a usable share gets a HelloRetryRequest whatever schemes
@@ -157,7 +158,8 @@ def tls_answer(s, first5):
         with open(HELLO_LOG, "a") as f:
             f.write(json.dumps({"version": v, "suites": suites, "share_groups": share_groups,
                                 "groups": u16_list(exts.get(0x0A, b"")[2:]),
-                                "sigalgs": u16_list(exts.get(0x0D, b"")[2:])}) + "\n")
+                                "sigalgs": u16_list(exts.get(0x0D, b"")[2:]),
+                                "extensions": sorted(exts)}) + "\n")
     if MODE == "shareFirst":
         return tls13_answer(s, msg[4:], suites, exts)
     if MODE == "smallhello" and len(suites) > 64:
@@ -228,6 +230,7 @@ def smtp(c):
 
 PEAK_FILE = os.environ.get("SCAN_PEAK_FILE")
 HELLO_LOG = os.environ.get("SCAN_HELLO_LOG")
+SERIAL = os.environ.get("SCAN_SERIAL") == "1"
 OPEN = []                # sockets accepted, for counting the ones the client still holds
 PEAK = [0]
 
@@ -287,4 +290,7 @@ while True:
     conn, _ = ls.accept()
     if PEAK_FILE:
         count_peak(conn)
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    if SERIAL:
+        serve(conn)
+    else:
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()

@@ -43,6 +43,18 @@ same "old: the 1024-bit certificate" old.json '.certificates[0]|[.key_bits,.trus
 # The server counts, at each accept, the connections whose client has not closed yet.
 peak=$(cat peak.old)
 check "old: at most 4 connections at once by default (peak $peak)" test "$peak" -le 4
+# The same server serving one connection at a time, as openssl s_server does
+# (which sleeps a second after refusing a renegotiation, while every other
+# connection waits): it never answers a hello while another it answered is
+# open, so the renegotiation goes last.  Its hello is OpenSSL's: with
+# extended_master_secret (23), without supported_versions (43), TLS 1.2 at most.
+SCAN_SERIAL=1 SCAN_HELLO_LOG=$TS_TMP/serial.hellos server old
+run "$TLSSCOPE" scan --json --timeout 1 --ca ca/ca.pem "127.0.0.1:$port"
+echo "$OUT" >serial.json
+check "serial: the same suites as old" test "$(j serial.json .ciphers)" = "$(j old.json .ciphers)"
+ossl=$(jq -c '.extensions|any(. == 23) and (any(. == 43)|not)' serial.hellos | grep -n true | cut -d: -f1)
+check "serial: one hello is OpenSSL's at TLS 1.2 at most (lines: $ossl)" test "$(wc -w <<<"$ossl")" -eq 1
+check "serial: it is the last of $(wc -l <serial.hellos)" test "$ossl" = "$(wc -l <serial.hellos)"
 # A server that hangs up on big hellos: suites offered 64 at a time, and the
 # probes that need no enumeration offer the accepted suites, not the registry's.
 server smallhello
