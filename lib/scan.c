@@ -1037,6 +1037,7 @@ static struct ts_conn *conn_open(struct scan_target *t, struct ts_config *cfg, i
  * session (OpenSSL does, with anti-replay for early data). */
 static void conn_close(struct scan_target *t, struct ts_conn *c, int fd)
 {
+	scan_forget(t, fd);
 	if (ts_conn_handshake_done(c))
 		ts_conn_close(c);
 	ts_conn_free(c);
@@ -1181,6 +1182,7 @@ static void task_conn(struct scan_target *t, int arg)
 	bool ok = false, tls13 = false;
 	uint64_t start = ts_monotonic_ns();
 	if (c != NULL && (ok = conn_handshake(t, c, "complete handshake"))) {
+		scan_answered(t, fd);   /* the server waits for our request */
 		uint64_t handshake_ms = (ts_monotonic_ns() - start) / 1000000u;
 		keep_conn_cert(t, c);
 		tls13 = strcmp(ts_conn_protocol(c), "TLSv1.3") == 0;

@@ -28,9 +28,11 @@ struct scan_target {
 	int spare_fd;                   /* the socket that found it, for the first
 	                                 * connection to take, or -1 */
 	struct fiber_sem budget;        /* connections at a time */
-	unsigned hellos_open;           /* probes with a ServerHello whose connection is open */
-	bool side_by_side;              /* two were open at once: the server serves
-	                                 * connections side by side, not one at a time */
+	int hellos_open[64];            /* the sockets of probes answered with a ServerHello,
+	                                 * until they close (64: the most connections at once) */
+	size_t n_hellos_open;
+	bool side_by_side;              /* the server answered a hello while it still held
+	                                 * another: it serves connections side by side */
 	struct fiber_sem shown;         /* posted when side_by_side is set */
 	bool reneg_asked;               /* the renegotiation task has run (or is running) */
 	bool small_hellos[TS_SV_COUNT]; /* the server hangs up on big hellos at this version */
@@ -98,6 +100,11 @@ struct probe {
  * closes fd.  msg receives why it failed. */
 int scan_connect(struct scan_target *t, int *fd, char *msg, size_t size);
 void scan_release(struct scan_target *t, int fd);
+/* fd's hello was answered and the server now waits for us (probe_run calls
+ * it for its own); scan_forget before fd is closed.  Sets t->side_by_side
+ * (and posts t->shown) when an earlier one is still held by the server. */
+void scan_answered(struct scan_target *t, int fd);
+void scan_forget(struct scan_target *t, int fd);
 
 void probe_init(struct probe *p);
 void probe_clear(struct probe *p);

@@ -3,6 +3,7 @@
  * read the answer through the wire codec until the probe has what it came
  * for.  Optionally one more step after ServerHelloDone (Heartbleed, CCS
  * injection).  Every wait is bounded by the target's timeout. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,34 @@ static void run_after(struct probe *p, int fd, const struct scan_target *t)
 	}
 }
 
+/* A server that serves one connection at a time answers a hello only once
+ * it has let go of the connection before: that one has then a close (or an
+ * alert) waiting to be read.  So a hello answered while an earlier answered
+ * connection has nothing waiting shows connections served side by side. */
+void scan_answered(struct scan_target *t, int fd)
+{
+	size_t n = t->n_hellos_open;
+	struct pollfd held[sizeof t->hellos_open / sizeof t->hellos_open[0]];
+	for (size_t i = 0; i < n; i++)
+		held[i] = (struct pollfd){ .fd = t->hellos_open[i], .events = POLLIN };
+	int waiting = n > 0 ? poll(held, n, 0) : -1;
+	if (!t->side_by_side && waiting >= 0 && (size_t)waiting < n) {
+		t->side_by_side = true;
+		fiber_sem_post(&t->shown);
+	}
+	if (n < sizeof t->hellos_open / sizeof t->hellos_open[0])
+		t->hellos_open[t->n_hellos_open++] = fd;
+}
+
+void scan_forget(struct scan_target *t, int fd)
+{
+	for (size_t i = 0; i < t->n_hellos_open; i++)
+		if (t->hellos_open[i] == fd) {
+			t->hellos_open[i] = t->hellos_open[--t->n_hellos_open];
+			return;
+		}
+}
+
 enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 {
 	struct ts_error err = { 0 };
@@ -382,7 +411,7 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 		add_close_notify(&out);
 	fiber_sem_wait(&t->budget);
 	int fd = -1;
-	bool counted = false;   /* in t->hellos_open */
+	bool counted = false;   /* fd is in t->hellos_open */
 	if (open_conn(t, p, &fd) != TS_OK) {
 		p->outcome = P_CONNECT;
 		goto done;
@@ -408,13 +437,8 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 				break;
 		}
 		if (hello && !counted) {
-			/* a server that serves one connection at a time answers no
-			 * hello while another of ours it answered is still open */
+			scan_answered(t, fd);
 			counted = true;
-			if (t->hellos_open++ > 0 && !t->side_by_side) {
-				t->side_by_side = true;
-				fiber_sem_post(&t->shown);
-			}
 		}
 		if (fin != 0)
 			break;
@@ -468,7 +492,7 @@ done:
 	if (fd >= 0)
 		close(fd);
 	if (counted)
-		t->hellos_open--;
+		scan_forget(t, fd);
 	fiber_sem_post(&t->budget);
 	ts_buf_clear(&out);
 	return p->outcome;
