@@ -267,9 +267,9 @@ int ts_config_set_protocols(struct ts_config *cfg, unsigned protocols)
 	return TS_OK;
 }
 
-/* An OpenSSL cipher string is valid when it selects at least one suite. */
-/* Cipher strings are checked on one context kept for it: making a context
- * costs far more than the check. */
+/* An OpenSSL cipher string is valid when it selects at least one suite.  It
+ * is checked on one context kept for it: making a context costs far more
+ * than the check. */
 static SSL_CTX *check_ctx;
 static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -1240,9 +1240,9 @@ static void task_renegotiation(struct scan_target *t, int arg)
 
 /* The renegotiation goes last, when nothing else waits: openssl s_server,
  * which serves one connection at a time, sleeps a second after refusing
- * one.  A server seen serving connections side by side (two of our hellos
- * answered and open at once) gets it beside the other probes, as soon as a
- * version up to TLS 1.2 is known. */
+ * one.  A server seen serving connections side by side (it answered a hello
+ * while it still held another connection of ours: scan_answered) gets it
+ * beside the other probes, once a version up to TLS 1.2 is known. */
 static void task_renegotiation_once(struct scan_target *t, int arg)
 {
 	if (t->reneg_asked)
