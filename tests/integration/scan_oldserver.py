@@ -21,14 +21,15 @@ MODE:
   bigrecord a handshake message that claims 16 MB, then endless filler
   smtp      an SMTP server offering STARTTLS, then TLS 1.2/1.3 by Python's ssl
             module (needs CERT.pem and KEY as the 3rd and 4th arguments)
-  (with SCAN_HELLO_LOG=FILE, each ClientHello's suites, groups, key share
-  groups, signature schemes and extension types as a JSON line; with
-  SCAN_SERIAL=1, one connection at a time, as openssl s_server serves them)
   shareFirst  TLS 1.3 only, with one ECDSA P-256 key, settling the key share
             before it picks a certificate (as Go's crypto/tls does): a hello
             without a usable share gets a HelloRetryRequest whatever schemes
             it offers; one with a share gets a ServerHello only when it offers
             ecdsa_secp256r1_sha256
+Environment: SCAN_HELLO_LOG=FILE appends each ClientHello's suites, groups,
+key share groups, signature schemes and extension types as a JSON line;
+SCAN_SERIAL=1 serves one connection at a time, as openssl s_server does;
+SCAN_PEAK_FILE=FILE keeps the most connections the client held at once.
 """
 import json
 import os
