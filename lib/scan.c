@@ -1198,22 +1198,12 @@ static void task_conn(struct scan_target *t, int arg)
 	ts_config_free(cfg);
 }
 
-/* Whether a version up to TLS 1.2 accepted a suite (before its enumeration
- * has ended, too). */
-static bool legacy_accepted(const struct ts_scan_result *r)
-{
-	for (int v = TS_SV_TLS10; v <= TS_SV_TLS12; v++)
-		if (r->n_suites[v] > 0)
-			return true;
-	return false;
-}
-
 /* A TLS 1.2 (or older) handshake, then a renegotiation started by us. */
 static void task_renegotiation(struct scan_target *t, int arg)
 {
 	(void)arg;
 	struct ts_scan_result *r = t->res;
-	if (!legacy_accepted(r)) {
+	if (best12(r) < TS_SV_TLS10) {
 		bool known = true;
 		for (int v = TS_SV_TLS10; v <= TS_SV_TLS12; v++)
 			known &= r->protocols[v] != TS_UNKNOWN;
@@ -1254,7 +1244,7 @@ static void task_renegotiation_once(struct scan_target *t, int arg)
 static void task_renegotiation_early(struct scan_target *t, int arg)
 {
 	fiber_sem_wait(&t->shown);   /* or the end of the first phase */
-	if (t->side_by_side && legacy_accepted(t->res))
+	if (t->side_by_side && best12(t->res) >= TS_SV_TLS10)
 		task_renegotiation_once(t, arg);
 }
 

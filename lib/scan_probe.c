@@ -373,13 +373,15 @@ static void run_after(struct probe *p, int fd, const struct scan_target *t)
 void scan_answered(struct scan_target *t, int fd)
 {
 	size_t n = t->n_hellos_open;
-	struct pollfd held[sizeof t->hellos_open / sizeof t->hellos_open[0]];
-	for (size_t i = 0; i < n; i++)
-		held[i] = (struct pollfd){ .fd = t->hellos_open[i], .events = POLLIN };
-	int waiting = n > 0 ? poll(held, n, 0) : -1;
-	if (!t->side_by_side && waiting >= 0 && (size_t)waiting < n) {
-		t->side_by_side = true;
-		fiber_sem_post(&t->shown);
+	if (n > 0 && !t->side_by_side) {
+		struct pollfd held[sizeof t->hellos_open / sizeof t->hellos_open[0]];
+		for (size_t i = 0; i < n; i++)
+			held[i] = (struct pollfd){ .fd = t->hellos_open[i], .events = POLLIN };
+		int waiting = poll(held, n, 0);
+		if (waiting >= 0 && (size_t)waiting < n) {
+			t->side_by_side = true;
+			fiber_sem_post(&t->shown);
+		}
 	}
 	if (n < sizeof t->hellos_open / sizeof t->hellos_open[0])
 		t->hellos_open[t->n_hellos_open++] = fd;
@@ -411,7 +413,7 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 		add_close_notify(&out);
 	fiber_sem_wait(&t->budget);
 	int fd = -1;
-	bool counted = false;   /* fd is in t->hellos_open */
+	bool counted = false;   /* scan_answered has seen fd */
 	if (open_conn(t, p, &fd) != TS_OK) {
 		p->outcome = P_CONNECT;
 		goto done;
@@ -489,10 +491,9 @@ enum probe_outcome probe_run(struct scan_target *t, struct probe *p)
 done:
 	if ((p->outcome == P_CONNECT || p->outcome == P_MALFORMED) && t->first_error[0] == '\0')
 		snprintf(t->first_error, sizeof t->first_error, "%.500s", p->msg);
+	scan_forget(t, fd);
 	if (fd >= 0)
 		close(fd);
-	if (counted)
-		scan_forget(t, fd);
 	fiber_sem_post(&t->budget);
 	ts_buf_clear(&out);
 	return p->outcome;
