@@ -55,6 +55,14 @@ check "serial: the same suites as old" test "$(j serial.json .ciphers)" = "$(j o
 ossl=$(jq -c '.extensions|any(. == 23) and (any(. == 43)|not)' serial.hellos | grep -n true | cut -d: -f1)
 check "serial: one hello is OpenSSL's at TLS 1.2 at most (lines: $ossl)" test "$(wc -w <<<"$ossl")" -eq 1
 check "serial: it is the last of $(wc -l <serial.hellos)" test "$ossl" = "$(wc -l <serial.hellos)"
+# A certificate that is not DER: the scan reports it in the certificate's
+# verify_error, and its details stay empty.
+python3 -c 'import base64; print("-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(b"0\x82\x01\x00" + b"not a certificate" * 10).decode() + "-----END CERTIFICATE-----")' >notder.pem
+server old notder.pem
+run "$TLSSCOPE" scan --json --timeout 1 "127.0.0.1:$port"
+echo "$OUT" >notder.json
+same "not DER: the certificate's error says so" notder.json \
+	'[.certificates[]|[.auth, .subject, (.verify_error|test("does not parse as DER"))]]' '[["RSA",null,true]]'
 # A server that hangs up on big hellos: suites offered 64 at a time, and the
 # probes that need no enumeration offer the accepted suites, not the registry's.
 server smallhello
